@@ -1,0 +1,26 @@
+import { Command, CommanderError } from 'commander';
+
+
+export function buildProgram(): Command {
+  const program = new Command('covid-ct')
+    .description('COVID-19 pneumonia on chest CT by transfer learning. Research software, not a diagnostic device.')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+
+  return program;
+}
+
+/** Runs the CLI and returns the exit code: 0 success, 1 an error the user can act on, 2 a usage error. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    console.error(`covid-ct: ${(error as Error).message}`);
+    if (process.env.COVID_CT_DEBUG) console.error(error);
+    return 1;
+  }
+}
