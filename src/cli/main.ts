@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { dataCommand } from './data.ts';
 
 
 export function buildProgram(): Command {
@@ -8,6 +9,13 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
 
+  program.addCommand(dataCommand());
+  // Subcommands built elsewhere do not inherit these settings; usage errors must reach main() as exit code 2.
+  const configure = (command: Command): void => {
+    command.exitOverride().showHelpAfterError();
+    command.commands.forEach(configure);
+  };
+  configure(program);
   return program;
 }
 

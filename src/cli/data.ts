@@ -1,0 +1,94 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { PROJECT_ROOT, SPLIT_METHODS } from '../config/index.ts';
+import type { SplitMethod } from '../config/index.ts';
+import { augmenter } from '../data/augment.ts';
+import { listImages, listSplit, readMetadata } from '../data/dataset.ts';
+import { inspectDataset, writeGrid } from '../data/inspect.ts';
+import type { InspectReport } from '../data/inspect.ts';
+import { Rng } from '../data/random.ts';
+import { makeSplit } from '../data/split.ts';
+import { addCommonFlags, context } from './options.ts';
+import type { CommonFlags } from './options.ts';
+
+function printInspect(report: InspectReport): void {
+  console.log(`dataset ${report.dataset}`);
+  for (const c of report.classes) {
+    const fmt = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(', ');
+    console.log(
+      `${c.split.padEnd(5)} ${c.className.padEnd(12)} ${String(c.count).padStart(4)} images` +
+        ` | ${fmt(c.formats)} | modes: ${fmt(c.modes)} | width ${c.width.min}-${c.width.max}, height ${c.height.min}-${c.height.max}` +
+        ` | not grey ${c.notGrey}, colour marks ${c.colourMarked}${c.sampleGrid ? ` | grid ${c.sampleGrid}` : ''}`,
+    );
+  }
+  const exact = report.duplicates.filter((d) => d.kind === 'exact');
+  const near = report.duplicates.filter((d) => d.kind === 'near');
+  console.log(`exact duplicates: ${exact.length}; near-duplicates: ${near.length} (difference hash, then thumbnail correlation)`);
+  for (const d of report.duplicates) {
+    console.log(`  ${d.kind} ${d.where}${d.labelConflict ? ' LABEL CONFLICT' : ''} (hash ${d.distance} bits, correlation ${d.correlation}): ${d.a} ~ ${d.b}`);
+  }
+  console.log(`unreadable files: ${report.unreadable.length}`);
+  for (const u of report.unreadable) console.log(`  ${u.file}: ${u.reason}`);
+}
+
+export function dataCommand(): Command {
+  const data = new Command('data').description('inspect, split and augment datasets');
+
+  addCommonFlags(
+    data
+      .command('inspect')
+      .description('counts, formats, modes, sizes, duplicates and unreadable files per split and class; sample grids')
+      .option('--json', 'print the report as JSON')
+      .option('--out <dir>', 'folder for the sample grid PNGs', join(PROJECT_ROOT, 'runs', 'inspect')),
+  ).action(async (flags: CommonFlags & { json?: boolean; out: string }) => {
+    const { config, datasetDir, cache } = context(flags);
+    const report = await inspectDataset(datasetDir, config, cache, { gridDir: resolve(flags.out), strict: config.data.strict });
+    if (flags.json) console.log(JSON.stringify(report, null, 2));
+    else printInspect(report);
+  });
+
+  addCommonFlags(
+    data
+      .command('split')
+      .description('train/validation split of the training folder, written as a JSON manifest')
+      .addOption(new Option('--method <method>', 'how to split').choices(SPLIT_METHODS as SplitMethod[]).default('ordered'))
+      .option('--out <file>', 'manifest path', 'split.json'),
+  ).action(async (flags: CommonFlags & { method: SplitMethod; out: string }) => {
+    const { config, datasetDir, cache } = context(flags, { split: flags.method });
+    const records = listSplit(datasetDir, 'train', config);
+    const hashes = new Map<string, string>();
+    for (const r of records) hashes.set(r.path, await cache.sha256(r.path));
+    const manifest = makeSplit(records, {
+      method: config.split,
+      seed: config.seed,
+      valFraction: config.data.valFraction,
+      metadata: readMetadata(datasetDir),
+      patientRegex: config.data.patientRegex,
+      dataset: config.data.dataset,
+      hashes,
+    });
+    await mkdir(dirname(resolve(flags.out)), { recursive: true });
+    await writeFile(flags.out, `${JSON.stringify(manifest, null, 2)}\n`);
+    for (const [name, c] of Object.entries(manifest.counts)) console.log(`${name}: train ${c.train}, val ${c.val}`);
+    console.log(`patients on both sides: ${manifest.leakage.groupsOnBothSides}`);
+    console.log(`wrote ${flags.out}`);
+  });
+
+  addCommonFlags(
+    data
+      .command('augment')
+      .description('a 3x3 grid of augmented views of one image (the first training image unless --image)')
+      .requiredOption('--preview <file>', 'PNG to write')
+      .option('--image <file>', 'image to augment'),
+  ).action(async (flags: CommonFlags & { preview: string; image?: string }) => {
+    const { config, datasetDir, cache } = context(flags);
+    const image = flags.image ?? listImages(datasetDir, config.data.trainDir, config.data.classes)[0]!.path;
+    const augment = augmenter(config.augment);
+    const rng = new Rng(config.seed);
+    await writeGrid(Array(9).fill(image), cache, resolve(flags.preview), (decoded, index) => (index === 0 ? decoded.data : augment(decoded, rng)));
+    console.log(`wrote ${flags.preview} (top left: the original; the others: augmented views of ${image}, seed ${config.seed})`);
+  });
+
+  return data;
+}

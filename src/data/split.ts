@@ -1,0 +1,141 @@
+/**
+ * Train/validation splits of the training folder, written as a JSON manifest (path, sha256, label, split,
+ * group) so a run can be reproduced exactly, with a leakage count: groups (patients) found on both sides.
+ *  - ordered: the published method: per class, natural-sorted names, the last valFraction held out;
+ *  - patient: whole patients to one side, about valFraction of each class's images to validation (seeded);
+ *  - official: the dataset's own train/val assignment (metadata.csv `ucsd_split`).
+ */
+import { orderBy } from 'natural-orderby';
+import type { SplitMethod } from '../config/index.ts';
+import type { ImageRecord, MetadataRow } from './dataset.ts';
+import { patientIdOf } from './dataset.ts';
+import { DatasetError } from './errors.ts';
+import { Rng } from './random.ts';
+
+export interface SplitEntry {
+  path: string;
+  sha256: string;
+  label: 0 | 1;
+  className: string;
+  split: 'train' | 'val';
+  group: string;
+}
+
+export interface SplitManifest {
+  method: SplitMethod;
+  seed: number;
+  valFraction: number;
+  dataset: string;
+  counts: Record<string, { train: number; val: number }>;
+  /** Groups (patients) with images on both sides; 0 for `patient` and `official`. */
+  leakage: { groupsOnBothSides: number; groups: string[] };
+  entries: SplitEntry[];
+}
+
+export interface SplitOptions {
+  method: SplitMethod;
+  seed: number;
+  valFraction: number;
+  metadata: Map<string, MetadataRow> | null;
+  patientRegex: string;
+  dataset: string;
+  /** sha256 of each record's file, by absolute path. */
+  hashes: Map<string, string>;
+}
+
+function byClass(records: readonly ImageRecord[]): Map<string, ImageRecord[]> {
+  const groups = new Map<string, ImageRecord[]>();
+  for (const r of records) groups.set(r.className, [...(groups.get(r.className) ?? []), r]);
+  return groups;
+}
+
+/** Keras' validation_split arithmetic: int(fraction * n) held out. */
+function heldOutCount(n: number, fraction: number): number {
+  return Math.floor(fraction * n);
+}
+
+function orderedValidation(records: readonly ImageRecord[], fraction: number): Set<string> {
+  const val = new Set<string>();
+  for (const members of byClass(records).values()) {
+    const sorted = orderBy(members, [(r: ImageRecord) => r.relPath.slice(r.relPath.lastIndexOf('/') + 1)]);
+    for (const r of sorted.slice(sorted.length - heldOutCount(sorted.length, fraction))) val.add(r.path);
+  }
+  return val;
+}
+
+function patientValidation(records: readonly ImageRecord[], groupOf: (r: ImageRecord) => string, fraction: number, seed: number): Set<string> {
+  const val = new Set<string>();
+  const rng = new Rng(seed);
+  for (const members of byClass(records).values()) {
+    const target = fraction * members.length;
+    const groups = new Map<string, ImageRecord[]>();
+    for (const r of members) groups.set(groupOf(r), [...(groups.get(groupOf(r)) ?? []), r]);
+    // Sorted before shuffling so the draw depends on the seed, not on the directory listing order.
+    const shuffled = rng.shuffled(orderBy([...groups.keys()], [(g: string) => g]));
+    let taken = 0;
+    for (const group of shuffled) {
+      const size = groups.get(group)!.length;
+      // Take a patient when it brings the validation count closer to the target.
+      if (Math.abs(taken + size - target) < Math.abs(taken - target)) {
+        taken += size;
+        for (const r of groups.get(group)!) val.add(r.path);
+      }
+    }
+  }
+  return val;
+}
+
+function officialValidation(records: readonly ImageRecord[], metadata: Map<string, MetadataRow> | null): Set<string> {
+  if (!metadata) throw new DatasetError("split method 'official' needs the dataset's metadata.csv with a ucsd_split column");
+  const val = new Set<string>();
+  for (const r of records) {
+    const row = metadata.get(r.relPath);
+    if (!row) throw new DatasetError(`split method 'official': ${r.relPath} is not in metadata.csv`);
+    if (row.ucsdSplit === 'val') val.add(r.path);
+    else if (row.ucsdSplit !== 'train') throw new DatasetError(`split method 'official': ${r.relPath} has ucsd_split '${row.ucsdSplit}', expected train or val`);
+  }
+  return val;
+}
+
+export function makeSplit(records: readonly ImageRecord[], options: SplitOptions): SplitManifest {
+  const groupOf = (r: ImageRecord) => patientIdOf(r, options.metadata, options.patientRegex);
+  const val =
+    options.method === 'ordered'
+      ? orderedValidation(records, options.valFraction)
+      : options.method === 'patient'
+        ? patientValidation(records, groupOf, options.valFraction, options.seed)
+        : officialValidation(records, options.metadata);
+
+  const entries: SplitEntry[] = records.map((r) => {
+    const sha256 = options.hashes.get(r.path);
+    if (!sha256) throw new Error(`makeSplit: no sha256 for ${r.path}`);
+    return { path: r.relPath, sha256, label: r.label, className: r.className, split: val.has(r.path) ? 'val' : 'train', group: groupOf(r) };
+  });
+  const counts: SplitManifest['counts'] = {};
+  const sides = new Map<string, Set<string>>();
+  for (const e of entries) {
+    counts[e.className] ??= { train: 0, val: 0 };
+    counts[e.className]![e.split]++;
+    sides.set(e.group, (sides.get(e.group) ?? new Set()).add(e.split));
+  }
+  const leaked = [...sides].filter(([, s]) => s.size === 2).map(([g]) => g);
+  return {
+    method: options.method,
+    seed: options.seed,
+    valFraction: options.valFraction,
+    dataset: options.dataset,
+    counts,
+    leakage: { groupsOnBothSides: leaked.length, groups: orderBy(leaked, [(g: string) => g]) },
+    entries,
+  };
+}
+
+/** Checks a manifest against the files now on disk: same paths and same content. */
+export function verifyManifest(manifest: SplitManifest, records: readonly ImageRecord[], hashes: Map<string, string>): void {
+  const byRel = new Map(records.map((r) => [r.relPath, r]));
+  for (const e of manifest.entries) {
+    const r = byRel.get(e.path);
+    if (!r) throw new DatasetError(`split manifest: ${e.path} is not in the dataset any more`);
+    if (hashes.get(r.path) !== e.sha256) throw new DatasetError(`split manifest: ${e.path} changed since the split was made (sha256 differs)`);
+  }
+}
