@@ -1,0 +1,215 @@
+/**
+ * The engine's public API for frozen forward passes: a backbone (or its trunk up to a cut) exported to ONNX
+ * and run on onnxruntime-node, and the same graph (or its tail) as a tfjs-layers model for training.
+ */
+import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import * as ort from 'onnxruntime-node';
+import { EngineCache, serializeGraph, deserializeGraph, sha256File, slug } from './cache.ts';
+import type { Graph } from './ir.ts';
+import { cutTensor, featureGraph, inferShapes, prune, tailGraph, trunkGraph } from './ir.ts';
+import { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from './onnx/export.ts';
+import { BackboneError, resolveBackbone, type BackboneSpec } from './registry.ts';
+import { importTflite } from './tflite/import.ts';
+import { buildTfjsLayersModel } from './tfjs.ts';
+import { importTfjsLayersModel } from './tfjs-import.ts';
+import { loadTfjsLayersModel } from './tfjs-io.ts';
+
+/** Which end of the network: the feature vector (classifier top removed) or the ImageNet class scores. */
+export type BackboneHead = 'features' | 'classifier';
+const HEADS: readonly BackboneHead[] = ['features', 'classifier'];
+
+export interface GraphOptions {
+  /** Feature layer of a tfjs layers model directory, or to override a built-in's. */
+  featureLayer?: string;
+  /** 'features' (default) or 'classifier' (built-ins with an ImageNet top only). */
+  head?: BackboneHead;
+  /** Cache folder for converted models; default .cache/engine under the project root. */
+  cacheDir?: string;
+}
+
+export interface LoadBackboneOptions extends GraphOptions {
+  /** Run only the frozen trunk: everything before this layer or block prefix (e.g. 'block_16'). */
+  cut?: string;
+  /** Images per ONNX Runtime call (bounds memory); default 32. */
+  batchSize?: number;
+  /** ONNX Runtime intra-op threads; default os.availableParallelism(). */
+  threads?: number;
+}
+
+export interface Backbone {
+  readonly name: string;
+  readonly spec: BackboneSpec;
+  /** Square input side in pixels. */
+  readonly inputSize: number;
+  /** Per-image input shape [H, W, C] (NHWC; raw RGB 0-255 for a full built-in backbone). */
+  readonly inputShape: readonly number[];
+  /** Per-image output shape (without batch): [features] or the cut activation [H, W, C] in NHWC order. */
+  readonly outputShape: readonly number[];
+  /** Values per image in the result of forward. */
+  readonly outputSize: number;
+  /** The cut point when this runs a trunk, and the name of the activation it returns. */
+  readonly cut: string | undefined;
+  readonly outputLayer: string;
+  /** Runs n images (NHWC float32, or a tensor [n, H, W, C]); returns n * outputSize values in input order. */
+  forward(batch: Float32Array | Uint8Array | tf.Tensor, n?: number): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+function check(condition: boolean, option: string, expected: string, value: unknown): void {
+  if (!condition) throw new BackboneError(`${option} must be ${expected}, got ${JSON.stringify(value)}`);
+}
+
+function validateGraphOptions(options: GraphOptions): void {
+  if (options.head !== undefined) check(HEADS.includes(options.head), 'head', `one of ${HEADS.join(', ')}`, options.head);
+  if (options.cacheDir !== undefined) check(typeof options.cacheDir === 'string' && options.cacheDir !== '', 'cacheDir', 'a folder path', options.cacheDir);
+}
+
+/** The whole source graph of a backbone (IR), from the cache when the source file's hash matches. */
+export async function sourceGraph(spec: BackboneSpec, cache: EngineCache): Promise<{ graph: Graph; hash: string }> {
+  const hash = sha256File(spec.source);
+  if (spec.format === 'tflite') {
+    const bytes = cache.getOrCreate(`${spec.name}-${hash.slice(0, 16)}.ir`, () => serializeGraph(importTflite(readFileSync(spec.source), { source: spec.source })));
+    return { graph: deserializeGraph(bytes), hash };
+  }
+  const model = await loadTfjsLayersModel(spec.source);
+  try {
+    return { graph: importTfjsLayersModel(model), hash };
+  } finally {
+    model.dispose();
+  }
+}
+
+interface ResolvedGraph {
+  spec: BackboneSpec;
+  graph: Graph;
+  hash: string;
+  cache: EngineCache;
+  head: BackboneHead;
+}
+
+async function resolveGraph(name: string, options: GraphOptions): Promise<ResolvedGraph> {
+  validateGraphOptions(options);
+  const spec = resolveBackbone(name, options.featureLayer === undefined ? {} : { featureLayer: options.featureLayer });
+  const cache = new EngineCache(options.cacheDir);
+  const { graph: full, hash } = await sourceGraph(spec, cache);
+  const head = options.head ?? 'features';
+  let graph: Graph;
+  if (head === 'classifier') {
+    if (!spec.classifierLayer) throw new BackboneError(`backbone '${spec.name}' has no classifier; head must be 'features'`);
+    graph = prune(full, spec.classifierLayer);
+  } else {
+    if (!full.ops.some((op) => op.name === spec.featureLayer)) {
+      throw new BackboneError(`feature layer '${spec.featureLayer}' is not a layer of '${spec.name}'; layers: ${full.ops.map((op) => op.name).join(', ')}`);
+    }
+    graph = featureGraph(full, spec.featureLayer);
+  }
+  return { spec, graph, hash, cache, head };
+}
+
+/**
+ * The backbone as IR: the whole network to its head, or with `part` only the trunk before `cut` or the tail
+ * from `cut` on.
+ */
+export async function backboneGraph(name: string, options: GraphOptions & { cut?: string; part?: 'trunk' | 'tail' } = {}): Promise<Graph> {
+  const { graph } = await resolveGraph(name, options);
+  if (options.cut === undefined) return graph;
+  return options.part === 'tail' ? tailGraph(graph, options.cut) : trunkGraph(graph, options.cut);
+}
+
+/** Loads a backbone for forward passes on ONNX Runtime (the ONNX file is cached by weights hash, cut and head). */
+export async function loadBackbone(name: string, options: LoadBackboneOptions = {}): Promise<Backbone> {
+  const batchSize = options.batchSize ?? 32;
+  const threads = options.threads ?? availableParallelism();
+  check(Number.isInteger(batchSize) && batchSize > 0, 'batchSize', 'a positive integer', options.batchSize);
+  check(Number.isInteger(threads) && threads > 0, 'threads', 'a positive integer', options.threads);
+  if (options.cut !== undefined) check(typeof options.cut === 'string' && options.cut !== '', 'cut', 'a layer name or block prefix', options.cut);
+  const { spec, graph: whole, hash, cache, head } = await resolveGraph(name, options);
+  const graph = options.cut === undefined ? whole : trunkGraph(whole, options.cut);
+  const shapes = inferShapes(graph);
+  const outputShape = shapes.get(graph.output)!;
+  const key = [slug(spec.format === 'tflite' ? spec.name : 'tfjs'), hash.slice(0, 16), head, head === 'features' ? slug(spec.featureLayer) : '', options.cut ? `cut-${slug(options.cut)}` : 'full']
+    .filter(Boolean)
+    .join('-');
+  const bytes = cache.getOrCreate(`${key}.onnx`, () => exportOnnx(graph, { docString: `${spec.source} sha256 ${hash}` }));
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  const inputShape = graph.inputShape;
+  const imageSize = inputShape.reduce((a, b) => a * b, 1);
+  const outputSize = outputShape.reduce((a, b) => a * b, 1);
+  let disposed = false;
+
+  const forward = async (batch: Float32Array | Uint8Array | tf.Tensor, n?: number): Promise<Float32Array> => {
+    if (disposed) throw new BackboneError(`backbone '${spec.name}' was disposed`);
+    let data: Float32Array;
+    if (batch instanceof tf.Tensor) {
+      const expected = [batch.shape[0], ...inputShape];
+      if (batch.rank !== 4 || batch.shape.some((d, i) => d !== expected[i])) {
+        throw new BackboneError(`forward: tensor shape [${batch.shape.join(', ')}], expected [n, ${inputShape.join(', ')}]`);
+      }
+      const values = await batch.data();
+      data = values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+    } else if (batch instanceof Float32Array) {
+      data = batch;
+    } else if (batch instanceof Uint8Array) {
+      data = Float32Array.from(batch);
+    } else {
+      throw new BackboneError('forward: batch must be a Float32Array, Uint8Array or tfjs tensor');
+    }
+    const count = n ?? data.length / imageSize;
+    check(Number.isInteger(count) && count >= 0, 'n', 'a whole number of images', count);
+    if (data.length < count * imageSize) {
+      throw new BackboneError(`forward: ${data.length} values for ${count} images of [${inputShape.join(', ')}] (${count * imageSize} needed)`);
+    }
+    const out = new Float32Array(count * outputSize);
+    for (let start = 0; start < count; start += batchSize) {
+      const size = Math.min(batchSize, count - start);
+      const chunk = data.subarray(start * imageSize, (start + size) * imageSize);
+      const input = new ort.Tensor('float32', chunk, [size, ...inputShape]);
+      const result = await session.run({ [ONNX_INPUT]: input });
+      const output = result[ONNX_OUTPUT]!;
+      out.set(output.data as Float32Array, start * outputSize);
+      output.dispose();
+    }
+    return out;
+  };
+
+  return {
+    name: spec.name,
+    spec,
+    inputSize: inputShape[0]!,
+    inputShape,
+    outputShape,
+    outputSize,
+    cut: options.cut,
+    outputLayer: options.cut === undefined ? graph.output : cutTensor(whole, options.cut),
+    forward,
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await session.release();
+    },
+  };
+}
+
+export interface BuildTfjsModelOptions extends GraphOptions {
+  /**
+   * Build only the tail starting at this layer or block prefix (e.g. 'block_16'); its input is the cut
+   * activation that loadBackbone(name, { cut }) returns. Omit for the whole network.
+   */
+  from?: string;
+}
+
+/** The backbone (or its tail) as a tfjs-layers model with float32 weights and the engine's layer names. */
+export async function buildTfjsModel(name: string, options: BuildTfjsModelOptions = {}): Promise<tfl.LayersModel> {
+  if (options.from !== undefined) check(typeof options.from === 'string' && options.from !== '', 'from', 'a layer name or block prefix', options.from);
+  const { spec, graph } = await resolveGraph(name, options);
+  const part = options.from === undefined ? graph : tailGraph(graph, options.from);
+  return buildTfjsLayersModel(part, slug(options.from ? `${spec.name}-from-${options.from}` : spec.name));
+}
