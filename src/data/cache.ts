@@ -1,10 +1,12 @@
 /**
  * Decoded-image cache: raw RGB bytes on disk keyed by the file's content hash and the target size, so the
- * second epoch and the second run skip decoding and resizing. A file's hash is remembered in memory by
- * (path, size, mtime) so a run hashes each file once.
+ * second epoch and the second run skip decoding and resizing. A file's hash is remembered by
+ * (path, size, mtime), in memory and in an append-only index beside the entries (as git's index does), so
+ * an unchanged file is neither decoded nor hashed again.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { appendFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DecodeLimits, DecodedImage } from './decode.ts';
 import { decodeBuffer, readImageFile } from './decode.ts';
@@ -18,11 +20,31 @@ export interface CachedImage extends DecodedImage {
 
 export class ImageCache {
   private readonly hashes = new Map<string, { key: string; sha256: string }>();
+  private readonly indexFile: string;
 
   constructor(
     readonly dir: string,
     readonly limits: DecodeLimits,
-  ) {}
+  ) {
+    this.indexFile = join(dir, `hash-index-v${CACHE_VERSION}.jsonl`);
+    if (existsSync(this.indexFile)) {
+      for (const line of readFileSync(this.indexFile, 'utf8').split('\n')) {
+        // A line cut short by a stopped run is skipped; its file is simply hashed again.
+        try {
+          const { path, key, sha256 } = JSON.parse(line) as { path: string; key: string; sha256: string };
+          this.hashes.set(path, { key, sha256 });
+        } catch {
+          continue;
+        }
+      }
+    }
+  }
+
+  private async remember(path: string, key: string, sha256: string): Promise<void> {
+    this.hashes.set(path, { key, sha256 });
+    await mkdir(this.dir, { recursive: true });
+    await appendFile(this.indexFile, `${JSON.stringify({ path, key, sha256 })}\n`);
+  }
 
   /** sha256 of a file's bytes, remembered while the file is unchanged. */
   async sha256(path: string): Promise<string> {
@@ -31,7 +53,7 @@ export class ImageCache {
     const known = this.hashes.get(path);
     if (known?.key === key) return known.sha256;
     const sha256 = createHash('sha256').update(await readImageFile(path, this.limits)).digest('hex');
-    this.hashes.set(path, { key, sha256 });
+    await this.remember(path, key, sha256);
     return sha256;
   }
 
@@ -49,7 +71,8 @@ export class ImageCache {
     }
     const buffer = await readImageFile(path, this.limits);
     const sha256 = createHash('sha256').update(buffer).digest('hex');
-    if (info) this.hashes.set(path, { key: `${info.size}:${info.mtimeMs}`, sha256 });
+    const key = info ? `${info.size}:${info.mtimeMs}` : undefined;
+    if (key && (known?.key !== key || known.sha256 !== sha256)) await this.remember(path, key, sha256);
     const entry = this.entryPath(sha256, size);
     const cached = await readFile(entry).catch(() => null);
     if (cached?.length === size * size * 3) return { data: cached, width: size, height: size, sha256 };
