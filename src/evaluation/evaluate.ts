@@ -2,7 +2,7 @@
 import type { AucInterval, BootstrapOptions, Label, RocCurve, ThresholdMetrics } from './metrics.ts';
 import { bootstrapAucCi, MetricError, metricsAtThreshold, predict, rocCurve } from './metrics.ts';
 import type { ClassificationReport } from './classification-report.ts';
-import { classificationReport } from './classification-report.ts';
+import { classificationReport, formatFixed } from './classification-report.ts';
 
 export interface PredictionRecord {
   path: string;
@@ -148,4 +148,15 @@ export function evaluationToJson(evaluation: Evaluation, extra: Record<string, u
     },
     predictions: evaluation.predictions,
   };
+}
+
+/** One line of headline figures for a terminal, e.g. after `covid-ct evaluate`. */
+export function headlineText(evaluation: Evaluation): string {
+  const { metrics, auc } = evaluation;
+  const f = (v: number) => formatFixed(v, 3);
+  return (
+    `accuracy ${f(metrics.accuracy)}, AUC ${f(auc.auc)} (${Math.round(auc.level * 100)}% CI ${f(auc.low)}-${f(auc.high)}), ` +
+    `sensitivity ${f(metrics.sensitivity)}, specificity ${f(metrics.specificity)}, threshold ${formatFixed(evaluation.threshold, 4)} ` +
+    `(n = ${evaluation.size})`
+  );
 }

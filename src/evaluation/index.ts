@@ -23,7 +23,7 @@ export type {
 } from './metrics.ts';
 export { classificationReport, formatFixed } from './classification-report.ts';
 export type { ClassificationReport, ReportRow } from './classification-report.ts';
-export { evaluatePredictions, galleryExamples, evaluationToJson, DEFAULT_CLASS_NAMES } from './evaluate.ts';
+export { evaluatePredictions, galleryExamples, evaluationToJson, headlineText, DEFAULT_CLASS_NAMES } from './evaluate.ts';
 export type { PredictionRecord, ScoredPrediction, Outcome, EvaluateOptions, Evaluation } from './evaluate.ts';
 export { rocFigureSvg, confusionMatrixSvg, trainingHistorySvg, svgToPng } from './plots.ts';
 export type { RocFigureOptions, EpochMetrics, EpochRecord } from './plots.ts';

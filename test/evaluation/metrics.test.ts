@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { Rng } from '../../src/data/random.ts';
 import {
   bootstrapAucCi,
   classificationReport,
@@ -208,4 +209,22 @@ test('classification report follows sklearn >= 1.3 (F1 from counts) and flags ze
       '',
     ].join('\n'),
   );
+});
+
+test('each bootstrap AUC equals rocAuc on the resampled images', () => {
+  const c = fixtures.cases.find((x) => x.name === 'ties')!;
+  let checked = 0;
+  for (let seed = 0; seed < 10; seed++) {
+    // Draw the same indices the bootstrap draws for its first resample.
+    const rng = new Rng(seed);
+    const indices = c.labels.map(() => rng.int(c.labels.length));
+    const labels = indices.map((i) => c.labels[i]!);
+    const scores = indices.map((i) => c.scores[i]!);
+    const single = bootstrapAucCi(c.labels, c.scores, { resamples: 1, seed });
+    if (single.skipped === 1) continue;
+    assertClose(single.low, rocAuc(labels, scores), `seed ${seed}`);
+    assert.equal(single.low, single.high);
+    checked++;
+  }
+  assert.ok(checked >= 8);
 });

@@ -9,6 +9,7 @@ import {
   DISCLAIMER,
   evaluatePredictions,
   galleryExamples,
+  headlineText,
   makeThumbnail,
   MetricError,
   renderReportHtml,
@@ -152,4 +153,10 @@ test('an unreadable gallery image becomes a placeholder, not a failed report', a
   const html2 = await renderReportHtml(evaluation, { thumbnails: ready, galleryLimit: 1 });
   assert.doesNotMatch(html2, /image unavailable/);
   assert.equal([...html2.matchAll(/data:image\/png;base64/g)].length, 4);
+});
+
+test('headline text states the figures', () => {
+  const evaluation = evaluatePredictions(records, { threshold: 0.5, bootstrap: { resamples: 100 } });
+  const line = headlineText(evaluation);
+  assert.match(line, /^accuracy 0\.\d{3}, AUC 0\.\d{3} \(95% CI 0\.\d{3}-[01]\.\d{3}\), sensitivity 0\.\d{3}, specificity 0\.\d{3}, threshold 0\.5000 \(n = 24\)$/);
 });
