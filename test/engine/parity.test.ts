@@ -1,0 +1,54 @@
+// ONNX Runtime and tfjs-layers builds of every built-in backbone agree on random inputs (full, trunk and tail).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { backboneGraph, buildTfjsModel, loadBackbone } from '../../src/engine/backbone.ts';
+import { buildTfjsLayersModel } from '../../src/engine/tfjs.ts';
+import { BUILTIN_BACKBONES } from '../../src/engine/registry.ts';
+import { randomArray, relativeError, useTfjsBackend } from './helpers.ts';
+
+const BATCH = 2;
+const TOLERANCE = 1e-4;
+
+function predict(model: { predict: (x: tf.Tensor) => tf.Tensor | tf.Tensor[] }, data: Float32Array, shape: number[]): Float32Array {
+  return tf.tidy(() => (model.predict(tf.tensor(data, shape)) as tf.Tensor).dataSync() as Float32Array);
+}
+
+for (const spec of Object.values(BUILTIN_BACKBONES)) {
+  const cut = spec.unfreezePoints[1]!;
+  test(`${spec.name}: ONNX and tfjs agree within 1e-4 on the full backbone, the trunk before ${cut} and the tail from it`, async () => {
+    await useTfjsBackend();
+    const size = spec.inputSize;
+    const pixels = randomArray(BATCH * size * size * 3, 7, 0, 255);
+    const full = await loadBackbone(spec.name);
+    const trunk = await loadBackbone(spec.name, { cut });
+    try {
+      assert.equal(full.inputSize, size);
+      const features = await full.forward(pixels, BATCH);
+      assert.equal(features.length, BATCH * full.outputSize);
+
+      const model = await buildTfjsModel(spec.name);
+      const reference = predict(model, pixels, [BATCH, size, size, 3]);
+      model.dispose();
+      assert.ok(relativeError(features, reference) < TOLERANCE, `full: ${relativeError(features, reference)}`);
+
+      const activation = await trunk.forward(pixels, BATCH);
+      assert.equal(trunk.outputShape.length, 3);
+      const trunkModel = buildTfjsLayersModel(await backboneGraph(spec.name, { cut, part: 'trunk' }));
+      const trunkReference = predict(trunkModel, pixels, [BATCH, size, size, 3]);
+      trunkModel.dispose();
+      assert.ok(relativeError(activation, trunkReference) < TOLERANCE, `trunk: ${relativeError(activation, trunkReference)}`);
+
+      // The trainable tail takes the cached trunk activation and must give back the backbone's features.
+      const tail = await buildTfjsModel(spec.name, { from: cut });
+      assert.ok(tail.layers.some((layer) => layer.name.startsWith(`${cut}_`) || layer.name === cut));
+      assert.deepEqual(tail.inputs[0]!.shape.slice(1), [...trunk.outputShape]);
+      const tailFeatures = predict(tail, activation, [BATCH, ...trunk.outputShape]);
+      tail.dispose();
+      assert.ok(relativeError(tailFeatures, features) < TOLERANCE, `tail: ${relativeError(tailFeatures, features)}`);
+    } finally {
+      await full.dispose();
+      await trunk.dispose();
+    }
+  });
+}
