@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import * as ort from 'onnxruntime-node';
-import { EngineCache, serializeGraph, deserializeGraph, sha256File, slug } from './cache.ts';
+import { ENGINE_CACHE_VERSION, EngineCache, serializeGraph, deserializeGraph, sha256File, slug } from './cache.ts';
 import type { Graph } from './ir.ts';
 import { cutTensor, featureGraph, inferShapes, prune, tailGraph, trunkGraph } from './ir.ts';
 import { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from './onnx/export.ts';
@@ -71,7 +71,7 @@ function validateGraphOptions(options: GraphOptions): void {
 export async function sourceGraph(spec: BackboneSpec, cache: EngineCache): Promise<{ graph: Graph; hash: string }> {
   const hash = sha256File(spec.source);
   if (spec.format === 'tflite') {
-    const bytes = cache.getOrCreate(`${spec.name}-${hash.slice(0, 16)}.ir`, () => serializeGraph(importTflite(readFileSync(spec.source), { source: spec.source })));
+    const bytes = cache.getOrCreate(`${spec.name}-${hash.slice(0, 16)}-v${ENGINE_CACHE_VERSION}.ir`, () => serializeGraph(importTflite(readFileSync(spec.source), { source: spec.source })));
     return { graph: deserializeGraph(bytes), hash };
   }
   const model = await loadTfjsLayersModel(spec.source);
@@ -130,7 +130,7 @@ export async function loadBackbone(name: string, options: LoadBackboneOptions = 
   const graph = options.cut === undefined ? whole : trunkGraph(whole, options.cut);
   const shapes = inferShapes(graph);
   const outputShape = shapes.get(graph.output)!;
-  const key = [slug(spec.format === 'tflite' ? spec.name : 'tfjs'), hash.slice(0, 16), head, head === 'features' ? slug(spec.featureLayer) : '', options.cut ? `cut-${slug(options.cut)}` : 'full']
+  const key = [slug(spec.format === 'tflite' ? spec.name : 'tfjs'), hash.slice(0, 16), `v${ENGINE_CACHE_VERSION}`, head, head === 'features' ? slug(spec.featureLayer) : '', options.cut ? `cut-${slug(options.cut)}` : 'full']
     .filter(Boolean)
     .join('-');
   const bytes = cache.getOrCreate(`${key}.onnx`, () => exportOnnx(graph, { docString: `${spec.source} sha256 ${hash}` }));

@@ -10,6 +10,8 @@ import { PROJECT_ROOT } from '../config/index.ts';
 import type { Graph, Op } from './ir.ts';
 
 export const DEFAULT_ENGINE_CACHE = join(PROJECT_ROOT, '.cache', 'engine');
+/** Part of every cache key: bump it when the importers or exporters change what they produce. */
+export const ENGINE_CACHE_VERSION = 1;
 
 export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');

@@ -107,6 +107,11 @@ test('tfjs layers model directory: loads by path with a feature layer, runs on O
       assert.equal(files.length, 2);
       assert.ok(files.some((f) => f.endsWith('-full.onnx')) && files.some((f) => f.endsWith('-cut-block_2.onnx')), files.join(', '));
       await assert.rejects(backbone.forward(new Float32Array(10), 1), /10 values for 1 images/);
+      // A tfjs tensor is accepted as input too.
+      const fromTensor = tf.tensor(pixels, [2, 8, 8, 3]);
+      assert.deepEqual(await backbone.forward(fromTensor), actual);
+      fromTensor.dispose();
+      await assert.rejects(backbone.forward(tf.zeros([1, 4, 4, 3])), /tensor shape \[1, 4, 4, 3\]/);
     } finally {
       await backbone.dispose();
       await trunk.dispose();
