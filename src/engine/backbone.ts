@@ -14,6 +14,7 @@ import { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from './onnx/export.ts';
 import { BackboneError, resolveBackbone, type BackboneSpec } from './registry.ts';
 import { importTflite } from './tflite/import.ts';
 import { buildTfjsLayersModel } from './tfjs.ts';
+import { WasmForwardPool } from './wasm/pool.ts';
 import { importTfjsLayersModel } from './tfjs-import.ts';
 import { loadTfjsLayersModel } from './tfjs-io.ts';
 
@@ -30,7 +31,14 @@ export interface GraphOptions {
   cacheDir?: string;
 }
 
+/** 'onnx': onnxruntime-node (default, fast); 'wasm': tfjs-wasm in worker_threads, no native library. */
+export type ForwardEngine = 'onnx' | 'wasm';
+const ENGINES: readonly ForwardEngine[] = ['onnx', 'wasm'];
+
 export interface LoadBackboneOptions extends GraphOptions {
+  engine?: ForwardEngine;
+  /** Worker threads for the wasm engine; default os.availableParallelism(). */
+  workers?: number;
   /** Run only the frozen trunk: everything before this layer or block prefix (e.g. 'block_16'). */
   cut?: string;
   /** Images per ONNX Runtime call (bounds memory); default 32. */
@@ -119,12 +127,19 @@ export async function backboneGraph(name: string, options: GraphOptions & { cut?
   return options.part === 'tail' ? tailGraph(graph, options.cut) : trunkGraph(graph, options.cut);
 }
 
-/** Loads a backbone for forward passes on ONNX Runtime (the ONNX file is cached by weights hash, cut and head). */
+/**
+ * Loads a backbone for frozen forward passes: on ONNX Runtime by default (the ONNX file is cached by weights
+ * hash, cut and head), or with engine 'wasm' on tfjs-wasm worker_threads.
+ */
 export async function loadBackbone(name: string, options: LoadBackboneOptions = {}): Promise<Backbone> {
   const batchSize = options.batchSize ?? 32;
   const threads = options.threads ?? availableParallelism();
   check(Number.isInteger(batchSize) && batchSize > 0, 'batchSize', 'a positive integer', options.batchSize);
+  const workers = options.workers ?? availableParallelism();
+  const engine = options.engine ?? 'onnx';
   check(Number.isInteger(threads) && threads > 0, 'threads', 'a positive integer', options.threads);
+  check(Number.isInteger(workers) && workers > 0, 'workers', 'a positive integer', options.workers);
+  check(ENGINES.includes(engine), 'engine', `one of ${ENGINES.join(', ')}`, options.engine);
   if (options.cut !== undefined) check(typeof options.cut === 'string' && options.cut !== '', 'cut', 'a layer name or block prefix', options.cut);
   const { spec, graph: whole, hash, cache, head } = await resolveGraph(name, options);
   const graph = options.cut === undefined ? whole : trunkGraph(whole, options.cut);
@@ -133,14 +148,30 @@ export async function loadBackbone(name: string, options: LoadBackboneOptions = 
   const key = [slug(spec.format === 'tflite' ? spec.name : 'tfjs'), hash.slice(0, 16), `v${ENGINE_CACHE_VERSION}`, head, head === 'features' ? slug(spec.featureLayer) : '', options.cut ? `cut-${slug(options.cut)}` : 'full']
     .filter(Boolean)
     .join('-');
-  const bytes = cache.getOrCreate(`${key}.onnx`, () => exportOnnx(graph, { docString: `${spec.source} sha256 ${hash}` }));
-  const session = await ort.InferenceSession.create(bytes, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  });
   const inputShape = graph.inputShape;
+  let run: (data: Float32Array, n: number) => Promise<Float32Array>;
+  let release: () => Promise<void>;
+  if (engine === 'wasm') {
+    const pool = await WasmForwardPool.create(graph, { workers });
+    run = (data, n) => pool.forward(data, n);
+    release = () => pool.dispose();
+  } else {
+    const bytes = cache.getOrCreate(`${key}.onnx`, () => exportOnnx(graph, { docString: `${spec.source} sha256 ${hash}` }));
+    const session = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    run = async (data, n) => {
+      const result = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', data, [n, ...inputShape]) });
+      const output = result[ONNX_OUTPUT]!;
+      const values = output.data as Float32Array;
+      output.dispose();
+      return values;
+    };
+    release = () => session.release();
+  }
   const imageSize = inputShape.reduce((a, b) => a * b, 1);
   const outputSize = outputShape.reduce((a, b) => a * b, 1);
   let disposed = false;
@@ -171,11 +202,7 @@ export async function loadBackbone(name: string, options: LoadBackboneOptions = 
     for (let start = 0; start < count; start += batchSize) {
       const size = Math.min(batchSize, count - start);
       const chunk = data.subarray(start * imageSize, (start + size) * imageSize);
-      const input = new ort.Tensor('float32', chunk, [size, ...inputShape]);
-      const result = await session.run({ [ONNX_INPUT]: input });
-      const output = result[ONNX_OUTPUT]!;
-      out.set(output.data as Float32Array, start * outputSize);
-      output.dispose();
+      out.set(await run(chunk, size), start * outputSize);
     }
     return out;
   };
@@ -193,7 +220,7 @@ export async function loadBackbone(name: string, options: LoadBackboneOptions = 
     async dispose() {
       if (disposed) return;
       disposed = true;
-      await session.release();
+      await release();
     },
   };
 }
