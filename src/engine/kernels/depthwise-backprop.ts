@@ -84,33 +84,44 @@ export function depthwiseBackpropFilter(
   const dw = heapFloats(backend, out);
   const xValues = heapFloats(backend, x);
   const dyValues = heapFloats(backend, dy);
-  dw.fill(0);
   // Accumulate in float64 per filter tap: a sum over every pixel of the batch loses float32 precision.
+  const {
+    batchSize, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth,
+    dilationHeight, dilationWidth,
+  } = info;
+  const { top, left } = info.padInfo;
+  // Float64 accumulation per filter tap: a sum over every pixel of the batch loses float32 precision.
   const accumulator = new Float64Array(outChannels);
-  let currentTap = -1;
-  const flush = (): void => {
-    if (currentTap < 0) return;
-    for (let k = 0; k < outChannels; k++) dw[currentTap + k] = accumulator[k]!;
-    accumulator.fill(0);
-  };
-  forEachTap(info, (dyOffset, xOffset, filterOffset) => {
-    if (filterOffset !== currentTap) {
-      flush();
-      currentTap = filterOffset;
-    }
-    if (multiplier === 1) {
-      for (let c = 0; c < inChannels; c++) accumulator[c] = accumulator[c]! + xValues[xOffset + c]! * dyValues[dyOffset + c]!;
-    } else {
-      for (let c = 0; c < inChannels; c++) {
-        const xv = xValues[xOffset + c]!;
-        for (let m = 0; m < multiplier; m++) {
-          const k = c * multiplier + m;
-          accumulator[k] = accumulator[k]! + xv * dyValues[dyOffset + k]!;
+  for (let fr = 0; fr < filterHeight; fr++) {
+    for (let fc = 0; fc < filterWidth; fc++) {
+      accumulator.fill(0);
+      for (let n = 0; n < batchSize; n++) {
+        for (let outRow = 0; outRow < outHeight; outRow++) {
+          const row = outRow * strideHeight + fr * dilationHeight - top;
+          if (row < 0 || row >= inHeight) continue;
+          for (let outCol = 0; outCol < outWidth; outCol++) {
+            const col = outCol * strideWidth + fc * dilationWidth - left;
+            if (col < 0 || col >= inWidth) continue;
+            const dyOffset = ((n * outHeight + outRow) * outWidth + outCol) * outChannels;
+            const xOffset = ((n * inHeight + row) * inWidth + col) * inChannels;
+            if (multiplier === 1) {
+              for (let c = 0; c < inChannels; c++) accumulator[c] = accumulator[c]! + xValues[xOffset + c]! * dyValues[dyOffset + c]!;
+            } else {
+              for (let c = 0; c < inChannels; c++) {
+                const xv = xValues[xOffset + c]!;
+                for (let m = 0; m < multiplier; m++) {
+                  const k = c * multiplier + m;
+                  accumulator[k] = accumulator[k]! + xv * dyValues[dyOffset + k]!;
+                }
+              }
+            }
+          }
         }
       }
+      const filterOffset = (fr * filterWidth + fc) * outChannels;
+      for (let k = 0; k < outChannels; k++) dw[filterOffset + k] = accumulator[k]!;
     }
-  });
-  flush();
+  }
   return out;
 }
 

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { runTail } from './tail-graph.ts';
+import type { RunTailOptions } from './tail-graph.ts';
 
 /** The tail's trainable variables, in model.trainableWeights order. */
 export function trainableVariables(model: tfl.LayersModel): tf.Variable[] {
@@ -35,9 +36,10 @@ export function tailGradients(
   variables: tf.Variable[],
   features: tf.Tensor,
   labels: tf.Tensor1D,
+  options: RunTailOptions = {},
 ): { loss: tf.Scalar; gradients: tf.Tensor[] } {
   const { value, grads } = tf.variableGrads(() => {
-    const logits = runTail(model, features, true);
+    const logits = runTail(model, features, true, options);
     return tf.losses.sigmoidCrossEntropy(tf.reshape(labels, [-1, 1]), logits) as tf.Scalar;
   }, variables);
   return { loss: value, gradients: variables.map((variable) => grads[variable.name]!) };
@@ -51,12 +53,12 @@ export function tailLogits(model: tfl.LayersModel, features: tf.Tensor): tf.Tens
 /** Gradients of one batch, on this thread or shared with workers; the caller disposes them. */
 export type BatchGradientFn = (features: Float32Array, labels: Float32Array) => Promise<{ loss: number; gradients: tf.Tensor[] }>;
 
-export function localBatchGradients(model: tfl.LayersModel, featureShape: number[]): BatchGradientFn {
+export function localBatchGradients(model: tfl.LayersModel, featureShape: number[], options: RunTailOptions = {}): BatchGradientFn {
   const variables = trainableVariables(model);
   return async (features, labels) => {
     const x = tf.tensor(features, [labels.length, ...featureShape]);
     const y = tf.tensor1d(labels);
-    const { loss, gradients } = tailGradients(model, variables, x, y);
+    const { loss, gradients } = tailGradients(model, variables, x, y, options);
     tf.dispose([x, y]);
     const value = (await loss.data())[0]!;
     loss.dispose();

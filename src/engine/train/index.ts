@@ -5,4 +5,5 @@ export type { TailTrainingOptions } from './options.ts';
 export type { FeatureSet } from './dataset.ts';
 export { localBatchGradients, tailGradients, tailLogits, trainableVariables, validateTailModel } from './gradients.ts';
 export { runTail } from './tail-graph.ts';
+export type { RunTailOptions } from './tail-graph.ts';
 export { TailWorkerPool } from './parallel.ts';

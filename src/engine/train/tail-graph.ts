@@ -1,10 +1,27 @@
 // Runs a tfjs-layers model layer by layer so each layer gets its own training flag: BatchNormalization always
 // in inference mode (its moving statistics come from the pretrained trunk; batch statistics of small CT batches
-// would destroy them), dropout and the rest in training mode while training.
+// would destroy them), dropout and the rest in training mode while training. Convolution + BatchNorm + ReLU
+// chains run as fused blocks unless `fuse` is false.
 import type * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { fusedConvBlock } from './fused-block.ts';
+import { planFusion } from './fusion-plan.ts';
+import type { FusionPlan } from './fusion-plan.ts';
 
 type SymbolicId = number;
+
+export type RunTailOptions = { fuse?: boolean };
+
+const plans = new WeakMap<tfl.LayersModel, FusionPlan>();
+
+function fusionPlan(model: tfl.LayersModel): FusionPlan {
+  let plan = plans.get(model);
+  if (!plan) {
+    plan = planFusion(model);
+    plans.set(model, plan);
+  }
+  return plan;
+}
 
 function isModel(layer: unknown): layer is tfl.LayersModel {
   return layer instanceof tfl.LayersModel;
@@ -15,15 +32,26 @@ function layerTraining(layer: { getClassName(): string }, training: boolean): bo
 }
 
 /** Applies `model` to concrete inputs with per-layer training flags (nested models included). */
-export function runTail(model: tfl.LayersModel, inputs: tf.Tensor | tf.Tensor[], training: boolean): tf.Tensor {
+export function runTail(model: tfl.LayersModel, inputs: tf.Tensor | tf.Tensor[], training: boolean, options: RunTailOptions = {}): tf.Tensor {
   const given = Array.isArray(inputs) ? inputs : [inputs];
   if (given.length !== model.inputs.length) {
     throw new Error(`the tail model takes ${model.inputs.length} input(s), got ${given.length}`);
   }
+  const plan = options.fuse === false ? new Map() as FusionPlan : fusionPlan(model);
+  const absorbed = new Set([...plan.values()].flatMap((group) => group.absorbed));
+  const constantIds = new Set(model.inputs.map((symbolic) => symbolic.id));
   const values = new Map<SymbolicId, tf.Tensor>();
   model.inputs.forEach((symbolic, i) => values.set(symbolic.id, given[i]!));
   for (const layer of model.layers) {
-    if (layer.getClassName() === 'InputLayer') continue;
+    if (layer.getClassName() === 'InputLayer' || absorbed.has(layer)) continue;
+    const group = plan.get(layer);
+    if (group) {
+      const inputId = layer.inboundNodes[0]!.inputTensors[0]!.id;
+      const input = values.get(inputId);
+      if (!input) continue;
+      values.set(group.outputId, fusedConvBlock(input as tf.Tensor4D, group.weights(), group.spec, constantIds.has(inputId)));
+      continue;
+    }
     for (const node of layer.inboundNodes) {
       const nodeInputs = node.inputTensors.map((symbolic) => values.get(symbolic.id));
       // A node whose inputs are not ours belongs to another graph that shares this layer.
@@ -31,7 +59,7 @@ export function runTail(model: tfl.LayersModel, inputs: tf.Tensor | tf.Tensor[],
       const concrete = nodeInputs as tf.Tensor[];
       const argument = concrete.length === 1 ? concrete[0]! : concrete;
       const output = isModel(layer)
-        ? runTail(layer, argument, training)
+        ? runTail(layer, argument, training, options)
         : (layer.apply(argument, { training: layerTraining(layer, training) }) as tf.Tensor | tf.Tensor[]);
       const outputs = Array.isArray(output) ? output : [output];
       node.outputTensors.forEach((symbolic, i) => values.set(symbolic.id, outputs[i]!));
