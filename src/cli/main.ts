@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { dataCommand } from './data.ts';
+import { evaluateCommand, trainCommand } from './train.ts';
 
 
 export function buildProgram(): Command {
@@ -10,6 +11,8 @@ export function buildProgram(): Command {
     .exitOverride();
 
   program.addCommand(dataCommand());
+  program.addCommand(trainCommand());
+  program.addCommand(evaluateCommand());
   // Subcommands built elsewhere do not inherit these settings; usage errors must reach main() as exit code 2.
   const configure = (command: Command): void => {
     command.exitOverride().showHelpAfterError();

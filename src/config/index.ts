@@ -54,6 +54,38 @@ export interface AugmentConfig {
   contrast: number;
 }
 
+export interface PhaseConfig {
+  epochs: number;
+  learningRate: number;
+}
+
+export interface TrainConfig {
+  /** Backbone registry name, or a tfjs layers model.json path. */
+  backbone: string;
+  /** First layer (or block prefix) of the part unfrozen in phase 2; everything before it stays frozen. */
+  fineTuneAt: string;
+  /** Phase 1: backbone frozen, only the classifier head trains. */
+  phase1: PhaseConfig;
+  /** Phase 2: the layers from fineTuneAt on train too. */
+  phase2: PhaseConfig;
+  /** How many times phase 1 then phase 2 run. */
+  rounds: number;
+  dropout: number;
+  /**
+   * Augmented views cached per training image. The frozen trunk's output for K views of every image is
+   * computed once per run; epoch e trains on view e mod K. With K = epochs every epoch sees a fresh view.
+   */
+  views: number;
+  /** Optional pre-training dataset (a folder name under the data root), trained with the same phases first. */
+  pretrain: string | undefined;
+  /** Training folder of the pre-training dataset (it has no train/test layout of its own). */
+  pretrainDir: string;
+  /** Threshold rule chosen on validation. */
+  threshold: 'youden';
+  /** Where runs go when --out is not given. */
+  runsDir: string;
+}
+
 export type SplitMethod = 'ordered' | 'patient' | 'official';
 export const SPLIT_METHODS: readonly SplitMethod[] = ['ordered', 'patient', 'official'];
 
@@ -63,6 +95,7 @@ export interface Config {
   split: SplitMethod;
   data: DataConfig;
   augment: AugmentConfig;
+  train: TrainConfig;
 }
 
 export const DEFAULTS: Config = {
@@ -93,6 +126,19 @@ export const DEFAULTS: Config = {
     zoom: 0.05,
     translation: 0.05,
     contrast: 0.05,
+  },
+  train: {
+    backbone: 'mobilenet-v2',
+    fineTuneAt: 'block_16',
+    phase1: { epochs: 10, learningRate: 1e-3 },
+    phase2: { epochs: 30, learningRate: 1e-4 },
+    rounds: 2,
+    dropout: 0.1,
+    views: 8,
+    pretrain: undefined,
+    pretrainDir: '.',
+    threshold: 'youden',
+    runsDir: join(PROJECT_ROOT, 'runs'),
   },
 };
 
@@ -146,6 +192,15 @@ export function validateConfig(config: Config): Config {
   for (const key of ['rotation', 'zoom', 'translation', 'contrast'] as const) {
     check(augment[key] >= 0 && augment[key] < 0.5, `augment.${key}`, 'in [0, 0.5)', augment[key]);
   }
+  const { train } = config;
+  for (const phase of ['phase1', 'phase2'] as const) {
+    check(Number.isInteger(train[phase].epochs) && train[phase].epochs >= 0, `train.${phase}.epochs`, 'a non-negative integer', train[phase].epochs);
+    check(train[phase].learningRate > 0 && train[phase].learningRate < 1, `train.${phase}.learningRate`, 'in (0, 1)', train[phase].learningRate);
+  }
+  check(Number.isInteger(train.rounds) && train.rounds >= 1, 'train.rounds', 'a positive integer', train.rounds);
+  check(train.dropout >= 0 && train.dropout < 1, 'train.dropout', 'in [0, 1)', train.dropout);
+  check(Number.isInteger(train.views) && train.views >= 1 && train.views <= 64, 'train.views', 'an integer in [1, 64]', train.views);
+  check(train.threshold === 'youden', 'train.threshold', "'youden'", train.threshold);
   return config;
 }
 

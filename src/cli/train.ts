@@ -1,0 +1,153 @@
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import type { Config, DeepPartial } from '../config/index.ts';
+import { resolveDataRoot } from '../config/index.ts';
+import type { ImageCache } from '../data/cache.ts';
+import { listImages, listSplit, readMetadata } from '../data/dataset.ts';
+import type { ImageRecord } from '../data/dataset.ts';
+import { DatasetError } from '../data/errors.ts';
+import { makeSplit } from '../data/split.ts';
+import type { SplitManifest } from '../data/split.ts';
+import { headlineText } from '../evaluation/evaluate.ts';
+import { evaluateModel } from '../evaluation/evaluate-model.ts';
+import type { StageData } from '../training/train.ts';
+import { train } from '../training/train.ts';
+import { addCommonFlags, context, integer } from './options.ts';
+import type { CommonFlags } from './options.ts';
+
+async function splitOf(name: string, records: ImageRecord[], datasetDir: string, config: Config, cache: ImageCache): Promise<SplitManifest> {
+  const hashes = new Map<string, string>();
+  for (const r of records) hashes.set(r.path, await cache.sha256(r.path));
+  return makeSplit(records, {
+    method: config.split,
+    seed: config.seed,
+    valFraction: config.data.valFraction,
+    metadata: readMetadata(datasetDir),
+    patientRegex: config.data.patientRegex,
+    dataset: name,
+    hashes,
+  });
+}
+
+function stageFrom(name: string, records: ImageRecord[], manifest: SplitManifest): StageData {
+  const val = new Set(manifest.entries.filter((e) => e.split === 'val').map((e) => e.path));
+  return { name, train: records.filter((r) => !val.has(r.relPath)), val: records.filter((r) => val.has(r.relPath)) };
+}
+
+interface TrainFlags extends CommonFlags {
+  out?: string;
+  backbone?: string;
+  fineTuneAt?: string;
+  epochs1?: number;
+  epochs2?: number;
+  rounds?: number;
+  views?: number;
+  pretrain?: string;
+  split?: Config['split'];
+  evaluate?: boolean;
+}
+
+export function trainCommand(): Command {
+  return addCommonFlags(
+    new Command('train')
+      .description('two-phase transfer learning on the training folder; saves the model directory (weights, config, split, threshold)')
+      .option('--out <dir>', 'model directory (default runs/<backbone>-<time>)')
+      .option('--backbone <name>', 'backbone registry name')
+      .option('--fine-tune-at <layer>', 'first layer or block unfrozen in phase 2')
+      .option('--epochs1 <n>', 'phase 1 epochs (head only)', integer('--epochs1'))
+      .option('--epochs2 <n>', 'phase 2 epochs (top block unfrozen)', integer('--epochs2'))
+      .option('--rounds <n>', 'how many times both phases run', integer('--rounds'))
+      .option('--views <k>', 'augmented views cached per training image', integer('--views'))
+      .option('--split <method>', 'ordered | patient | official')
+      .option('--pretrain <dataset>', 'pre-train on this dataset folder first (e.g. sars-cov-2-ct-224)')
+      .option('--evaluate', 'evaluate on the test folder afterwards and write the report'),
+  ).action(async (flags: TrainFlags) => {
+    const overrides: DeepPartial<Config> = {
+      ...(flags.split && { split: flags.split }),
+      train: {
+        ...(flags.backbone && { backbone: flags.backbone }),
+        ...(flags.fineTuneAt && { fineTuneAt: flags.fineTuneAt }),
+        ...(flags.epochs1 !== undefined && { phase1: { epochs: flags.epochs1 } }),
+        ...(flags.epochs2 !== undefined && { phase2: { epochs: flags.epochs2 } }),
+        ...(flags.rounds !== undefined && { rounds: flags.rounds }),
+        ...(flags.views !== undefined && { views: flags.views }),
+        ...(flags.pretrain && { pretrain: flags.pretrain }),
+      },
+    };
+    const { config, datasetDir, cache } = context(flags, overrides);
+    const started = performance.now();
+    const stages: StageData[] = [];
+    if (config.train.pretrain) {
+      const dir = join(resolveDataRoot(flags.data), config.train.pretrain);
+      let records: ImageRecord[];
+      try {
+        records = listImages(dir, config.train.pretrainDir, config.data.classes);
+      } catch (error) {
+        throw new DatasetError(`pre-training dataset: ${(error as Error).message}`);
+      }
+      stages.push(stageFrom(config.train.pretrain, records, await splitOf(config.train.pretrain, records, dir, { ...config, split: 'ordered' }, cache)));
+    }
+    const records = listSplit(datasetDir, 'train', config);
+    const manifest = await splitOf(config.data.dataset, records, datasetDir, config, cache);
+    stages.push(stageFrom(config.data.dataset, records, manifest));
+    const out = resolve(flags.out ?? join(config.train.runsDir, `${config.train.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
+
+    let interrupted = false;
+    const onSigint = () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      console.error('\ninterrupted: finishing this epoch, then saving the best weights so far (Ctrl-C again to quit now)');
+    };
+    process.on('SIGINT', onSigint);
+    const totalEpochs = stages.length * config.train.rounds * (config.train.phase1.epochs + config.train.phase2.epochs);
+    let done = 0;
+    let epochSeconds = 0;
+    try {
+      const result = await train(config, cache, {
+        out,
+        manifest,
+        stages,
+        log: (line) => console.log(line),
+        shouldStop: () => interrupted,
+        onEpoch: ({ stage, phase, round, epoch, epochs, record, seconds }) => {
+          done++;
+          epochSeconds += seconds;
+          const eta = ((epochSeconds / done) * (totalEpochs - done)).toFixed(0);
+          const t = record.train;
+          const v = record.val!;
+          console.log(
+            `[${String(done).padStart(3)}/${totalEpochs}] ${stage} round ${round} phase ${phase} epoch ${epoch}/${epochs}` +
+              ` | train loss ${t.loss.toFixed(4)} acc ${t.accuracy.toFixed(3)} I ${t.typeI.toFixed(3)} II ${t.typeII.toFixed(3)}` +
+              ` | val loss ${v.loss.toFixed(4)} acc ${v.accuracy.toFixed(3)} I ${v.typeI.toFixed(3)} II ${v.typeII.toFixed(3)} | ${seconds.toFixed(1)} s, ETA ${eta} s`,
+          );
+        },
+      });
+      for (const failure of result.failures) console.error(`skipped ${failure.message}`);
+      const v = result.card.validation;
+      console.log(`model saved to ${result.dir} (threshold ${result.card.threshold.toFixed(4)}, validation accuracy ${v.accuracy!.toFixed(3)}, sensitivity ${v.sensitivity!.toFixed(3)}, specificity ${v.specificity!.toFixed(3)})`);
+      console.log(`training wall time ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      if (flags.evaluate) {
+        const report = await evaluateModel(result.dir, { config, datasetDir, cache });
+        console.log(headlineText(report.evaluation));
+        console.log(`report: ${report.written.html}`);
+        console.log(`total wall time ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      }
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  });
+}
+
+export function evaluateCommand(): Command {
+  return addCommonFlags(
+    new Command('evaluate')
+      .description("evaluate a saved model on the test folder with the model's own threshold; writes report.html and metrics.json")
+      .requiredOption('--model <dir>', 'model directory written by train')
+      .option('--out <dir>', 'report folder (default <model>/evaluation)'),
+  ).action(async (flags: CommonFlags & { model: string; out?: string }) => {
+    const ctx = context(flags);
+    const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined);
+    console.log(headlineText(report.evaluation));
+    console.log(`report: ${report.written.html}`);
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * A trained covid-ct model: a frozen trunk run on ONNX Runtime up to the fine-tune cut, and the trained tail
+ * (unfrozen layers + dropout + dense(1) logit) on tfjs. `predict` takes decoded 8-bit RGB images and returns
+ * P(COVID) = sigmoid(logit). A saved model directory holds everything evaluate and predict need.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import sharp from 'sharp';
+import type { Config } from '../config/index.ts';
+import type { DecodedImage } from '../data/decode.ts';
+import { loadBackbone } from '../engine/backbone.ts';
+import type { Backbone } from '../engine/backbone.ts';
+import { initWasmBackend } from '../engine/kernels/index.ts';
+import { loadTfjsLayersModel } from '../engine/tfjs-io.ts';
+import { tailLogits } from '../engine/train/index.ts';
+
+export const MODEL_FORMAT = 'covid-ct-model/1';
+
+/** model.json of a saved model directory. */
+export interface ModelCard {
+  format: typeof MODEL_FORMAT;
+  id: string;
+  createdAt: string;
+  backbone: { name: string; sourceSha256: string; fineTuneAt: string; inputSize: number };
+  imageSize: number;
+  /** Decision threshold chosen on validation. */
+  threshold: number;
+  thresholdRule: string;
+  classes: Config['data']['classes'];
+  validation: Record<string, number>;
+  seed: number;
+  disclaimer: string;
+}
+
+export const DISCLAIMER = 'Research software, not a diagnostic device.';
+
+export class ModelError extends Error {
+  override name = 'ModelError';
+}
+
+/** Resizes a decoded image to the trunk's square input (bilinear, as the decoder), as float32 0-255. */
+export async function toTrunkInput(image: DecodedImage | Uint8Array, size: number, inputSize: number): Promise<Float32Array> {
+  const data = image instanceof Uint8Array ? image : image.data;
+  const side = image instanceof Uint8Array ? size : image.width;
+  const resized = side === inputSize ? data : await sharp(data, { raw: { width: side, height: side, channels: 3 } }).resize(inputSize, inputSize, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+  return Float32Array.from(resized);
+}
+
+/** Trunk activations of square RGB images, batch by batch, in input order. */
+export async function trunkActivations(trunk: Backbone, images: ReadonlyArray<DecodedImage | Uint8Array>, size: number, batchSize = 32): Promise<Float32Array> {
+  const out = new Float32Array(images.length * trunk.outputSize);
+  const pixels = trunk.inputSize * trunk.inputSize * 3;
+  for (let start = 0; start < images.length; start += batchSize) {
+    const chunk = images.slice(start, start + batchSize);
+    const input = new Float32Array(chunk.length * pixels);
+    const resized = await Promise.all(chunk.map((image) => toTrunkInput(image, size, trunk.inputSize)));
+    resized.forEach((r, i) => input.set(r, i * pixels));
+    out.set(await trunk.forward(input, chunk.length), start * trunk.outputSize);
+  }
+  return out;
+}
+
+/** Probabilities from trunk activations through the tail, in inference mode. */
+export function tailProbabilities(tail: tfl.LayersModel, activations: Float32Array, shape: readonly number[], batchSize = 64): Float32Array {
+  const per = shape.reduce((a, b) => a * b, 1);
+  const n = activations.length / per;
+  const out = new Float32Array(n);
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    const probabilities = tf.tidy(() => {
+      const x = tf.tensor(activations.subarray(start * per, (start + count) * per), [count, ...shape]);
+      return tf.sigmoid(tailLogits(tail, x)).dataSync();
+    });
+    out.set(probabilities, start);
+  }
+  return out;
+}
+
+export interface LoadedModel {
+  dir: string;
+  card: ModelCard;
+  trunk: Backbone;
+  tail: tfl.LayersModel;
+  /** P(COVID) for each image (decoded RGB, any square size). */
+  predict(images: ReadonlyArray<DecodedImage>): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+export async function loadModel(dir: string): Promise<LoadedModel> {
+  let card: ModelCard;
+  try {
+    card = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelCard;
+  } catch (error) {
+    throw new ModelError(`${dir}: not a covid-ct model directory (model.json: ${(error as Error).message})`);
+  }
+  if (card.format !== MODEL_FORMAT) throw new ModelError(`${dir}/model.json: format '${card.format}', expected '${MODEL_FORMAT}'`);
+  await initWasmBackend();
+  const trunk = await loadBackbone(card.backbone.name, { cut: card.backbone.fineTuneAt });
+  const tail = await loadTfjsLayersModel(join(dir, 'tail', 'model.json'));
+  return {
+    dir,
+    card,
+    trunk,
+    tail,
+    async predict(images) {
+      const activations = await trunkActivations(trunk, images, card.imageSize);
+      return tailProbabilities(tail, activations, trunk.outputShape);
+    },
+    async dispose() {
+      tail.dispose();
+      await trunk.dispose();
+    },
+  };
+}
