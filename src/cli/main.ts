@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { backboneCommand } from './backbone.ts';
 import { dataCommand } from './data.ts';
 import { evaluateCommand, trainCommand } from './train.ts';
 
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   program.addCommand(dataCommand());
   program.addCommand(trainCommand());
   program.addCommand(evaluateCommand());
+  program.addCommand(backboneCommand());
   // Subcommands built elsewhere do not inherit these settings; usage errors must reach main() as exit code 2.
   const configure = (command: Command): void => {
     command.exitOverride().showHelpAfterError();

@@ -162,7 +162,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
   const { model, backbone, head } = await buildClassifier(config);
   const backboneLayers = new Set(backbone.layers.map((l) => l.name));
   const history: EpochRecord[] = [];
-  let best: { loss: number; weights: tf.Tensor[]; stage: string } | undefined;
+  let best: { loss: number; weights: Map<string, tf.Tensor>; stage: string } | undefined;
   let lastValProbabilities: Float32Array = new Float32Array();
   let lastVal: CachedFeatures | undefined;
   const shape = trunk.outputShape;
@@ -224,8 +224,9 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
             };
             history.push(record);
             if (!best || record.val!.loss < best.loss) {
-              tf.dispose(best?.weights ?? []);
-              best = { loss: record.val!.loss, weights: model.getWeights().map((w) => w.clone()), stage: stage.name };
+              tf.dispose([...(best?.weights.values() ?? [])]);
+              // By name: getWeights() orders trainable weights first, and phases change which are trainable.
+              best = { loss: record.val!.loss, weights: new Map(model.weights.map((w) => [w.name, w.read().clone()])), stage: stage.name };
               lastValProbabilities = valProbabilities;
             }
             options.onEpoch?.({ stage: stage.name, phase, round, epoch, epochs: settings.epochs, record, seconds: (performance.now() - started) / 1000 + setupSeconds });
@@ -239,10 +240,10 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
       if (stopped) break;
     }
     if (!best || !lastVal) throw new TrainingError('no epoch finished: nothing to save');
-    model.setWeights(best.weights);
+    for (const weight of model.weights) weight.write(best.weights.get(weight.name)!);
     return await saveModel(config, options, { model, trunk, history, failures, lastVal, valProbabilities: lastValProbabilities });
   } finally {
-    tf.dispose(best?.weights ?? []);
+    tf.dispose([...(best?.weights.values() ?? [])]);
     model.dispose();
     head.dispose();
     await trunk.dispose();

@@ -1,0 +1,85 @@
+// Training and evaluation end to end on a small slice of the real COVID-CT data (linked, not copied).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { PROJECT_ROOT, resolveConfig, SHARED_ROOT } from '../../src/config/index.ts';
+import { ImageCache, listSplit, makeSplit } from '../../src/data/index.ts';
+import { buildTfjsModel } from '../../src/engine/backbone.ts';
+import { loadTfjsLayersModel } from '../../src/engine/tfjs-io.ts';
+import { train } from '../../src/training/train.ts';
+import { tempDir } from '../data/fixtures.ts';
+
+/** A dataset of `n` training and `m` test images per class, as symlinks to the shared COVID-CT files. */
+function smallDataset(n: number, m: number): string {
+  const root = tempDir();
+  const source = join(SHARED_ROOT, 'data', 'covid-ct');
+  for (const [split, count] of [['training-images', n], ['testing-images', m]] as const) {
+    for (const cls of ['CT_COVID', 'CT_NonCOVID']) {
+      const dir = join(root, 'covid-ct', split, cls);
+      mkdirSync(dir, { recursive: true });
+      for (const name of readdirSync(join(source, split, cls)).sort().slice(0, count)) symlinkSync(join(source, split, cls, name), join(dir, name));
+    }
+  }
+  return root;
+}
+
+test('phase 1 trains only the head: the backbone layers keep their ImageNet weights', async () => {
+  const root = smallDataset(10, 0);
+  const config = resolveConfig({ train: { phase1: { epochs: 2 }, phase2: { epochs: 0 }, rounds: 1, views: 1 }, data: { cacheDir: join(root, 'cache') } });
+  const cache = new ImageCache(config.data.cacheDir, config.data);
+  const records = listSplit(join(root, 'covid-ct'), 'train', config);
+  const hashes = new Map<string, string>();
+  for (const r of records) hashes.set(r.path, await cache.sha256(r.path));
+  const manifest = makeSplit(records, { method: 'ordered', seed: 1, valFraction: 0.2, metadata: null, patientRegex: config.data.patientRegex, dataset: 'covid-ct', hashes });
+  const val = new Set(manifest.entries.filter((e) => e.split === 'val').map((e) => e.path));
+  const out = join(root, 'model');
+  const result = await train(config, cache, { out, manifest, stages: [{ name: 'covid-ct', train: records.filter((r) => !val.has(r.relPath)), val: records.filter((r) => val.has(r.relPath)) }] });
+  assert.equal(result.history.length, 2);
+  assert.ok(result.card.threshold > 0 && result.card.threshold < 1);
+
+  const saved = await loadTfjsLayersModel(join(out, 'tail', 'model.json'));
+  const pretrained = await buildTfjsModel(config.train.backbone, { from: config.train.fineTuneAt });
+  for (const layer of pretrained.layers) {
+    const savedLayer = saved.getLayer(layer.name);
+    layer.getWeights().forEach((w, i) => assert.deepEqual(savedLayer.getWeights()[i]!.dataSync(), w.dataSync(), `${layer.name} changed in phase 1`));
+  }
+  const headKernel = saved.getLayer('head_logit').getWeights()[0]!;
+  assert.ok(tf.any(tf.notEqual(headKernel, 0)).dataSync()[0], 'the head trained');
+});
+
+test('CLI: train --evaluate writes the model directory and a self-contained report; evaluate reproduces it', () => {
+  const root = smallDataset(16, 8);
+  const out = join(root, 'model');
+  const env = { ...process.env, COVID_CT_DATA: root };
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'covid-ct.js'), ...args], { encoding: 'utf8', env });
+  const run = cli('train', '--epochs1', '2', '--epochs2', '1', '--rounds', '1', '--views', '2', '--out', out, '--evaluate');
+  assert.equal(run.status, 0, run.stderr + run.stdout);
+  assert.match(run.stdout, /\[ {2}3\/3\] covid-ct round 1 phase 2 epoch 1\/1 \| train loss [\d.]+ acc [\d.]+ I [\d.]+ II [\d.]+ \| val loss/);
+  assert.match(run.stdout, /accuracy [\d.]+, AUC [\d.]+ \(95% CI [\d.]+-[\d.]+\), sensitivity/);
+  for (const file of ['model.json', 'config.json', 'split.json', 'history.json', 'training-history.png', 'training-history.svg', 'tail/model.json', 'evaluation/report.html', 'evaluation/metrics.json', 'evaluation/roc.png', 'evaluation/confusion-matrix.png']) {
+    assert.ok(existsSync(join(out, file)), file);
+  }
+  const card = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+  assert.equal(card.backbone.name, 'mobilenet-v2');
+  assert.match(card.backbone.sourceSha256, /^[0-9a-f]{64}$/);
+  const history = JSON.parse(readFileSync(join(out, 'history.json'), 'utf8'));
+  assert.deepEqual(history.map((h: { phase: number }) => h.phase), [1, 1, 2]);
+  const html = readFileSync(join(out, 'evaluation', 'report.html'), 'utf8');
+  assert.match(html, /Research software, not a diagnostic device/);
+  assert.doesNotMatch(html, /(src|href)="https?:/);
+  const first = JSON.parse(readFileSync(join(out, 'evaluation', 'metrics.json'), 'utf8'));
+
+  const again = cli('evaluate', '--model', out, '--out', join(root, 'again'));
+  assert.equal(again.status, 0, again.stderr);
+  const second = JSON.parse(readFileSync(join(root, 'again', 'metrics.json'), 'utf8'));
+  assert.equal(second.auc, first.auc);
+  assert.deepEqual(second.aucCi, first.aucCi);
+  assert.deepEqual(second.counts, first.counts);
+
+  const missing = cli('evaluate', '--model', join(root, 'nope'));
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /not a covid-ct model directory/);
+});
