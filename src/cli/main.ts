@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { backboneCommand } from './backbone.ts';
 import { dataCommand } from './data.ts';
+import { predictCommand } from './predict.ts';
+import { serveCommand } from './serve.ts';
 import { evaluateCommand, trainCommand } from './train.ts';
 
 
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
   program.addCommand(trainCommand());
   program.addCommand(evaluateCommand());
   program.addCommand(backboneCommand());
+  program.addCommand(predictCommand());
+  program.addCommand(serveCommand());
   // Subcommands built elsewhere do not inherit these settings; usage errors must reach main() as exit code 2.
   const configure = (command: Command): void => {
     command.exitOverride().showHelpAfterError();

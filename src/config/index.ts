@@ -88,6 +88,56 @@ export interface TrainConfig {
 
 export type SplitMethod = 'ordered' | 'patient' | 'official';
 export const SPLIT_METHODS: readonly SplitMethod[] = ['ordered', 'patient', 'official'];
+export interface MedicalConfig {
+  /** Lung window (Hounsfield units): shows parenchyma, ground-glass and consolidation. */
+  window: { level: number; width: number };
+  /** 'fixed' uses `window`; 'file' uses the DICOM file's first Window Center/Width when present. */
+  windowSource: 'fixed' | 'file';
+  /** DICOM rows or columns above these are refused before any pixel buffer is allocated. */
+  maxRows: number;
+  maxColumns: number;
+  /** Rows x columns above this are refused (a 4096 x 4096 slice is 64 MiB as Float32). */
+  maxPixelsPerSlice: number;
+  /** NIfTI volumes with more voxels are refused before reading the data (512 x 512 x 1500). */
+  maxVoxels: number;
+  /** Files larger than this are refused before reading (also the gunzip output cap for .nii.gz). */
+  maxFileBytes: number;
+  /**
+   * A slice counts as axial when |cos| between its normal and the patient's head-foot axis is at least this
+   * (0.8 is about 37 degrees: tilted-gantry CT is still axial, coronal and sagittal are not).
+   */
+  minAxialCosine: number;
+}
+
+export const PREDICT_FORMATS = ['csv', 'json'] as const;
+export type PredictFormat = (typeof PREDICT_FORMATS)[number];
+
+export interface PredictConfig {
+  /** Study-level score of a DICOM series or NIfTI volume: the mean of its k highest slice probabilities. */
+  topK: number;
+  format: PredictFormat;
+  /** Slices run through the model at once (bounds memory on long series). */
+  batchSize: number;
+  /** Grad-CAM overlays: heatmap opacity where the map is hottest (0 = invisible, 1 = opaque). */
+  heatmapOpacity: number;
+}
+
+export interface ServeConfig {
+  port: number;
+  /** Loopback by default: exposing a research model on a network is a deliberate choice. */
+  host: string;
+  /** Uploads larger than this are refused with 413. */
+  maxUploadBytes: number;
+  /** Uploaded images with more pixels are refused from their header, before decoding. */
+  maxPixels: number;
+  /** Prediction log (SQLite); undefined = `predictions.sqlite` beside the model. */
+  dbPath: string | undefined;
+  /** Predictions waiting together are run as one batch of at most this many images. */
+  maxBatch: number;
+  /** Graceful shutdown waits this long for in-flight requests before closing connections. */
+  shutdownTimeoutMs: number;
+}
+
 
 export interface Config {
   seed: number;
@@ -98,6 +148,9 @@ export interface Config {
   train: TrainConfig;
 }
 
+  medical: MedicalConfig;
+  predict: PredictConfig;
+  serve: ServeConfig;
 export const DEFAULTS: Config = {
   seed: 42,
   batchSize: 32,
@@ -143,6 +196,31 @@ export const DEFAULTS: Config = {
 };
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+  medical: {
+    window: { level: -600, width: 1500 },
+    windowSource: 'fixed',
+    maxRows: 4096,
+    maxColumns: 4096,
+    maxPixelsPerSlice: 4096 * 4096,
+    maxVoxels: 512 * 512 * 1500,
+    maxFileBytes: 2 * 1024 ** 3,
+    minAxialCosine: 0.8,
+  },
+  predict: {
+    topK: 5,
+    format: 'csv',
+    batchSize: 16,
+    heatmapOpacity: 0.5,
+  },
+  serve: {
+    port: 8080,
+    host: '127.0.0.1',
+    maxUploadBytes: 20 * 1024 * 1024,
+    maxPixels: 40_000_000,
+    dbPath: undefined,
+    maxBatch: 8,
+    shutdownTimeoutMs: 10_000,
+  },
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -205,9 +283,35 @@ export function validateConfig(config: Config): Config {
 }
 
 /** Defaults, then a JSON config file, then explicit overrides (the CLI's flags). */
+  validateInferenceConfig(config);
 export function resolveConfig(overrides: DeepPartial<Config> = {}, configFile?: string): Config {
   let config = structuredClone(DEFAULTS);
   if (configFile) {
+function positiveInteger(value: number): boolean {
+  return Number.isInteger(value) && value > 0;
+}
+
+function validateInferenceConfig({ medical, predict, serve }: Config): void {
+  check(Number.isFinite(medical.window.level), 'medical.window.level', 'a number', medical.window.level);
+  check(Number.isFinite(medical.window.width) && medical.window.width >= 1, 'medical.window.width', 'a number >= 1', medical.window.width);
+  check(medical.windowSource === 'fixed' || medical.windowSource === 'file', 'medical.windowSource', "'fixed' or 'file'", medical.windowSource);
+  for (const key of ['maxRows', 'maxColumns', 'maxPixelsPerSlice', 'maxVoxels', 'maxFileBytes'] as const) {
+    check(positiveInteger(medical[key]), `medical.${key}`, 'a positive integer', medical[key]);
+  }
+  check(medical.minAxialCosine >= 0 && medical.minAxialCosine <= 1, 'medical.minAxialCosine', 'in [0, 1]', medical.minAxialCosine);
+  check(positiveInteger(predict.topK), 'predict.topK', 'a positive integer', predict.topK);
+  check(PREDICT_FORMATS.includes(predict.format), 'predict.format', `one of ${PREDICT_FORMATS.join(', ')}`, predict.format);
+  check(positiveInteger(predict.batchSize) && predict.batchSize <= 256, 'predict.batchSize', 'an integer in [1, 256]', predict.batchSize);
+  check(predict.heatmapOpacity >= 0 && predict.heatmapOpacity <= 1, 'predict.heatmapOpacity', 'in [0, 1]', predict.heatmapOpacity);
+  check(Number.isInteger(serve.port) && serve.port >= 0 && serve.port <= 65535, 'serve.port', 'an integer in [0, 65535]', serve.port);
+  check(typeof serve.host === 'string' && serve.host !== '', 'serve.host', 'a host name or address', serve.host);
+  check(positiveInteger(serve.maxUploadBytes), 'serve.maxUploadBytes', 'a positive integer', serve.maxUploadBytes);
+  check(positiveInteger(serve.maxPixels), 'serve.maxPixels', 'a positive integer', serve.maxPixels);
+  check(serve.dbPath === undefined || (typeof serve.dbPath === 'string' && serve.dbPath !== ''), 'serve.dbPath', 'a file path', serve.dbPath);
+  check(positiveInteger(serve.maxBatch) && serve.maxBatch <= 64, 'serve.maxBatch', 'an integer in [1, 64]', serve.maxBatch);
+  check(Number.isInteger(serve.shutdownTimeoutMs) && serve.shutdownTimeoutMs >= 0, 'serve.shutdownTimeoutMs', 'a non-negative integer', serve.shutdownTimeoutMs);
+}
+
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(configFile, 'utf8'));
