@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import type { Config, DeepPartial } from '../config/index.ts';
@@ -45,6 +46,8 @@ interface TrainFlags extends CommonFlags {
   pretrain?: string;
   split?: Config['split'];
   evaluate?: boolean;
+  resume?: string;
+  workers?: number;
 }
 
 export function trainCommand(): Command {
@@ -60,6 +63,8 @@ export function trainCommand(): Command {
       .option('--views <k>', 'augmented views cached per training image', integer('--views'))
       .option('--split <method>', 'ordered | patient | official')
       .option('--pretrain <dataset>', 'pre-train on this dataset folder first (e.g. sars-cov-2-ct-224)')
+      .option('--workers <n>', 'threads sharing each phase-2 batch', integer('--workers'))
+      .option('--resume <dir>', 'continue a stopped run from its model directory (its config and split are reused)')
       .option('--evaluate', 'evaluate on the test folder afterwards and write the report'),
   ).action(async (flags: TrainFlags) => {
     const overrides: DeepPartial<Config> = {
@@ -72,9 +77,11 @@ export function trainCommand(): Command {
         ...(flags.rounds !== undefined && { rounds: flags.rounds }),
         ...(flags.views !== undefined && { views: flags.views }),
         ...(flags.pretrain && { pretrain: flags.pretrain }),
+        ...(flags.workers !== undefined && { workers: flags.workers }),
       },
     };
-    const { config, datasetDir, cache } = context(flags, overrides);
+    // A resumed run reads the config it started with; flags given with --resume are ignored.
+    const { config, datasetDir, cache } = flags.resume ? context({ ...flags, config: join(resolve(flags.resume), 'config.json') }) : context(flags, overrides);
     const started = performance.now();
     const stages: StageData[] = [];
     if (config.train.pretrain) {
@@ -90,7 +97,8 @@ export function trainCommand(): Command {
     const records = listSplit(datasetDir, 'train', config);
     const manifest = await splitOf(config.data.dataset, records, datasetDir, config, cache);
     stages.push(stageFrom(config.data.dataset, records, manifest));
-    const out = resolve(flags.out ?? join(config.train.runsDir, `${config.train.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
+    if (flags.resume) verifyResumedSplit(resolve(flags.resume), manifest);
+    const out = resolve(flags.resume ?? flags.out ?? join(config.train.runsDir, `${config.train.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`));
 
     let interrupted = false;
     const onSigint = () => {
@@ -101,7 +109,23 @@ export function trainCommand(): Command {
     process.on('SIGINT', onSigint);
     const totalEpochs = stages.length * config.train.rounds * (config.train.phase1.epochs + config.train.phase2.epochs);
     let done = 0;
-    let epochSeconds = 0;
+    // ETA from each phase's own pace: a phase-1 epoch (head only) costs a fraction of a phase-2 epoch.
+    const pace = { 1: { seconds: 0, epochs: 0 }, 2: { seconds: 0, epochs: 0 } };
+    const eta = (stageIndex: number, round: number, phase: 1 | 2, epoch: number) => {
+      const perRound = { 1: config.train.phase1.epochs, 2: config.train.phase2.epochs };
+      const left = { 1: 0, 2: 0 };
+      for (let s = stageIndex; s < stages.length; s++) {
+        for (let r = s === stageIndex ? round : 1; r <= config.train.rounds; r++) {
+          for (const p of [1, 2] as const) {
+            const current = s === stageIndex && r === round;
+            if (current && p < phase) continue;
+            left[p] += current && p === phase ? perRound[p] - epoch : perRound[p];
+          }
+        }
+      }
+      const rate = (p: 1 | 2) => (pace[p].epochs ? pace[p].seconds / pace[p].epochs : pace[1].epochs ? (pace[1].seconds / pace[1].epochs) * 10 : 0);
+      return left[1] * rate(1) + left[2] * rate(2);
+    };
     try {
       const result = await train(config, cache, {
         out,
@@ -109,23 +133,30 @@ export function trainCommand(): Command {
         stages,
         log: (line) => console.log(line),
         shouldStop: () => interrupted,
+        resume: Boolean(flags.resume),
         onEpoch: ({ stage, phase, round, epoch, epochs, record, seconds }) => {
           done++;
-          epochSeconds += seconds;
-          const eta = ((epochSeconds / done) * (totalEpochs - done)).toFixed(0);
+          pace[phase].seconds += seconds;
+          pace[phase].epochs++;
+          const stageIndex = stages.findIndex((s) => s.name === stage);
           const t = record.train;
           const v = record.val!;
           console.log(
             `[${String(done).padStart(3)}/${totalEpochs}] ${stage} round ${round} phase ${phase} epoch ${epoch}/${epochs}` +
               ` | train loss ${t.loss.toFixed(4)} acc ${t.accuracy.toFixed(3)} I ${t.typeI.toFixed(3)} II ${t.typeII.toFixed(3)}` +
-              ` | val loss ${v.loss.toFixed(4)} acc ${v.accuracy.toFixed(3)} I ${v.typeI.toFixed(3)} II ${v.typeII.toFixed(3)} | ${seconds.toFixed(1)} s, ETA ${eta} s`,
+              ` | val loss ${v.loss.toFixed(4)} acc ${v.accuracy.toFixed(3)} I ${v.typeI.toFixed(3)} II ${v.typeII.toFixed(3)} | ${seconds.toFixed(1)} s, ETA ${eta(stageIndex, round, phase, epoch).toFixed(0)} s`,
           );
         },
       });
       for (const failure of result.failures) console.error(`skipped ${failure.message}`);
+      if (result.stoppedEarly) console.error(`covid-ct: ${result.stoppedEarly}`);
       const v = result.card.validation;
       console.log(`model saved to ${result.dir} (threshold ${result.card.threshold.toFixed(4)}, validation accuracy ${v.accuracy!.toFixed(3)}, sensitivity ${v.sensitivity!.toFixed(3)}, specificity ${v.specificity!.toFixed(3)})`);
       console.log(`training wall time ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      if (result.stoppedEarly) {
+        process.exitCode = interrupted ? 130 : 1;
+        return;
+      }
       if (flags.evaluate) {
         const report = await evaluateModel(result.dir, { config, datasetDir, cache });
         console.log(headlineText(report.evaluation));
@@ -136,6 +167,13 @@ export function trainCommand(): Command {
       process.off('SIGINT', onSigint);
     }
   });
+}
+
+/** A resumed run must see the same files, in the same split, as the run it continues. */
+function verifyResumedSplit(dir: string, manifest: SplitManifest): void {
+  const saved = JSON.parse(readFileSync(join(dir, 'split.json'), 'utf8')) as SplitManifest;
+  const key = (m: SplitManifest) => JSON.stringify(m.entries.map((e) => [e.path, e.sha256, e.split]));
+  if (key(saved) !== key(manifest)) throw new DatasetError(`--resume: the training data or its split changed since ${dir}/split.json was written`);
 }
 
 export function evaluateCommand(): Command {

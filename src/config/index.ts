@@ -76,6 +76,8 @@ export interface TrainConfig {
    * computed once per run; epoch e trains on view e mod K. With K = epochs every epoch sees a fresh view.
    */
   views: number;
+  /** Threads sharing each phase-2 training batch (data-parallel worker_threads); 1 = the main thread only. */
+  workers: number;
   /** Optional pre-training dataset (a folder name under the data root), trained with the same phases first. */
   pretrain: string | undefined;
   /** Training folder of the pre-training dataset (it has no train/test layout of its own). */
@@ -86,8 +88,6 @@ export interface TrainConfig {
   runsDir: string;
 }
 
-export type SplitMethod = 'ordered' | 'patient' | 'official';
-export const SPLIT_METHODS: readonly SplitMethod[] = ['ordered', 'patient', 'official'];
 export interface MedicalConfig {
   /** Lung window (Hounsfield units): shows parenchyma, ground-glass and consolidation. */
   window: { level: number; width: number };
@@ -138,6 +138,8 @@ export interface ServeConfig {
   shutdownTimeoutMs: number;
 }
 
+export type SplitMethod = 'ordered' | 'patient' | 'official';
+export const SPLIT_METHODS: readonly SplitMethod[] = ['ordered', 'patient', 'official'];
 
 export interface Config {
   seed: number;
@@ -146,11 +148,11 @@ export interface Config {
   data: DataConfig;
   augment: AugmentConfig;
   train: TrainConfig;
-}
-
   medical: MedicalConfig;
   predict: PredictConfig;
   serve: ServeConfig;
+}
+
 export const DEFAULTS: Config = {
   seed: 42,
   batchSize: 32,
@@ -188,14 +190,12 @@ export const DEFAULTS: Config = {
     rounds: 2,
     dropout: 0.1,
     views: 8,
+    workers: 1,
     pretrain: undefined,
     pretrainDir: '.',
     threshold: 'youden',
     runsDir: join(PROJECT_ROOT, 'runs'),
   },
-};
-
-export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
   medical: {
     window: { level: -600, width: 1500 },
     windowSource: 'fixed',
@@ -221,6 +221,9 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] exte
     maxBatch: 8,
     shutdownTimeoutMs: 10_000,
   },
+};
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -278,15 +281,12 @@ export function validateConfig(config: Config): Config {
   check(Number.isInteger(train.rounds) && train.rounds >= 1, 'train.rounds', 'a positive integer', train.rounds);
   check(train.dropout >= 0 && train.dropout < 1, 'train.dropout', 'in [0, 1)', train.dropout);
   check(Number.isInteger(train.views) && train.views >= 1 && train.views <= 64, 'train.views', 'an integer in [1, 64]', train.views);
+  check(Number.isInteger(train.workers) && train.workers >= 1 && train.workers <= 16, 'train.workers', 'an integer in [1, 16]', train.workers);
   check(train.threshold === 'youden', 'train.threshold', "'youden'", train.threshold);
+  validateInferenceConfig(config);
   return config;
 }
 
-/** Defaults, then a JSON config file, then explicit overrides (the CLI's flags). */
-  validateInferenceConfig(config);
-export function resolveConfig(overrides: DeepPartial<Config> = {}, configFile?: string): Config {
-  let config = structuredClone(DEFAULTS);
-  if (configFile) {
 function positiveInteger(value: number): boolean {
   return Number.isInteger(value) && value > 0;
 }
@@ -312,6 +312,10 @@ function validateInferenceConfig({ medical, predict, serve }: Config): void {
   check(Number.isInteger(serve.shutdownTimeoutMs) && serve.shutdownTimeoutMs >= 0, 'serve.shutdownTimeoutMs', 'a non-negative integer', serve.shutdownTimeoutMs);
 }
 
+/** Defaults, then a JSON config file, then explicit overrides (the CLI's flags). */
+export function resolveConfig(overrides: DeepPartial<Config> = {}, configFile?: string): Config {
+  let config = structuredClone(DEFAULTS);
+  if (configFile) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(configFile, 'utf8'));

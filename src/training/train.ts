@@ -26,11 +26,13 @@ import type { Backbone } from '../engine/backbone.ts';
 import { initWasmBackend, registerTrainingKernels } from '../engine/kernels/index.ts';
 import { sha256File } from '../engine/cache.ts';
 import { saveTfjsLayersModel } from '../engine/tfjs-io.ts';
-import { localBatchGradients, runTail, trainableVariables } from '../engine/train/index.ts';
+import { localBatchGradients, runTail, TailWorkerPool, trainableVariables } from '../engine/train/index.ts';
 import { confusionFromPredictions, predict, ratesFromCounts, youdenThreshold } from '../evaluation/metrics.ts';
 import type { EpochMetrics, EpochRecord } from '../evaluation/plots.ts';
 import { trainingHistorySvg } from '../evaluation/plots.ts';
 import { writeFigure } from '../evaluation/report.ts';
+import { Checkpoint } from './checkpoint.ts';
+import type { SchedulePosition } from './checkpoint.ts';
 import { DISCLAIMER, MODEL_FORMAT, tailProbabilities, trunkActivations } from '../inference/model.ts';
 import type { ModelCard } from '../inference/model.ts';
 
@@ -45,12 +47,13 @@ export interface StageData {
 }
 
 export interface TrainProgress {
-  (event: { stage: string; phase: number; round: number; epoch: number; epochs: number; record: EpochRecord; seconds: number }): void;
+  (event: { stage: string; phase: 1 | 2; round: number; epoch: number; epochs: number; record: EpochRecord; seconds: number }): void;
 }
 
 interface CachedFeatures {
-  /** One Float32Array per view: trainCount x activation size. */
-  views: Float32Array[];
+  /** Trunk activations of view v of every training image (trainCount x activation size). */
+  view(v: number): Promise<Float32Array>;
+  views: number;
   trainLabels: Float32Array;
   val: Float32Array;
   valLabels: Float32Array;
@@ -63,22 +66,27 @@ async function loadAll(records: ImageRecord[], cache: ImageCache, config: Config
   return result.images;
 }
 
-async function cacheFeatures(stage: StageData, trunk: Backbone, cache: ImageCache, config: Config, failures: ImageError[], log: (line: string) => void): Promise<CachedFeatures> {
+/**
+ * The trunk's activations for K augmented views of the training images and for the plain validation images.
+ * View v is drawn from its own generator (seed, v), so it is the same pixels whether it is computed up front
+ * (cached, the default) or again when an epoch needs it (`cacheViews: false`, used to test the cache).
+ */
+async function trunkFeatures(stage: StageData, trunk: Backbone, cache: ImageCache, config: Config, cacheViews: boolean, failures: ImageError[], log: (line: string) => void): Promise<CachedFeatures> {
   const started = performance.now();
   const train = await loadAll(stage.train, cache, config, failures);
   const val = await loadAll(stage.val, cache, config, failures);
   if (train.length === 0 || val.length === 0) throw new TrainingError(`${stage.name}: no readable ${train.length === 0 ? 'training' : 'validation'} images`);
   const augment = augmenter(config.augment);
-  const rng = new Rng(config.seed);
-  const views: Float32Array[] = [];
-  for (let v = 0; v < config.train.views; v++) {
-    const inputs = train.map((image) => augment(image, rng));
-    views.push(await trunkActivations(trunk, inputs, config.data.imageSize));
-  }
+  const compute = (v: number) => {
+    const rng = new Rng(config.seed * 7919 + v);
+    return trunkActivations(trunk, train.map((image) => augment(image, rng)), config.data.imageSize);
+  };
+  const cached = cacheViews ? await Promise.all(Array.from({ length: config.train.views }, (_, v) => compute(v))) : [];
   const valFeatures = await trunkActivations(trunk, val, config.data.imageSize);
-  log(`${stage.name}: trunk activations for ${config.train.views} views of ${train.length} training and ${val.length} validation images in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  log(`${stage.name}: trunk activations for ${cacheViews ? config.train.views : 0} views of ${train.length} training and ${val.length} validation images in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return {
-    views,
+    view: (v) => (cacheViews ? Promise.resolve(cached[v % config.train.views]!) : compute(v % config.train.views)),
+    views: config.train.views,
     trainLabels: Float32Array.from(train, (i) => i.record.label),
     val: valFeatures,
     valLabels: Float32Array.from(val, (i) => i.record.label),
@@ -141,6 +149,8 @@ export interface TrainResult {
   history: EpochRecord[];
   failures: ImageError[];
   dir: string;
+  /** Why training stopped early (Ctrl-C, a non-finite loss); the best weights so far were saved. */
+  stoppedEarly?: string;
 }
 
 export interface TrainOptions {
@@ -151,6 +161,31 @@ export interface TrainOptions {
   log?: (line: string) => void;
   /** Checked between epochs: when it returns true (Ctrl-C), the best weights so far are saved and training stops. */
   shouldStop?: () => boolean;
+  /** Continue from the checkpoint in `out` (written after every epoch). */
+  resume?: boolean;
+  /** Cache the trunk activations of every view up front (default); false recomputes them when an epoch needs them. */
+  cacheViews?: boolean;
+}
+
+type NamedTensors = Map<string, tf.Tensor>;
+
+/**
+ * A model's weights keyed by layer name and position. Not by getWeights() order (trainable weights come first,
+ * and the phases change which are trainable), nor by variable name (tfjs adds a numeric suffix when a process
+ * builds a second model with the same layer names).
+ */
+export function namedWeights(model: tfl.LayersModel): Map<string, tfl.LayerVariable> {
+  return new Map(model.layers.flatMap((layer) => layer.weights.map((w, i) => [`${layer.name}/${i}`, w] as const)));
+}
+
+const snapshot = (model: tfl.LayersModel): NamedTensors => new Map([...namedWeights(model)].map(([key, w]) => [key, w.read().clone()]));
+
+function restore(model: tfl.LayersModel, weights: NamedTensors): void {
+  for (const [key, weight] of namedWeights(model)) {
+    const value = weights.get(key);
+    if (!value) throw new TrainingError(`checkpoint has no weight '${key}'`);
+    weight.write(value);
+  }
 }
 
 export async function train(config: Config, cache: ImageCache, options: TrainOptions): Promise<TrainResult> {
@@ -161,87 +196,133 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
   const trunk = await loadBackbone(config.train.backbone, { cut: config.train.fineTuneAt });
   const { model, backbone, head } = await buildClassifier(config);
   const backboneLayers = new Set(backbone.layers.map((l) => l.name));
-  const history: EpochRecord[] = [];
-  let best: { loss: number; weights: Map<string, tf.Tensor>; stage: string } | undefined;
-  let lastValProbabilities: Float32Array = new Float32Array();
-  let lastVal: CachedFeatures | undefined;
   const shape = trunk.outputShape;
-  let stopped = false;
+  const checkpoint = new Checkpoint(options.out);
+  await mkdir(options.out, { recursive: true });
+  await writeFile(join(options.out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  await writeFile(join(options.out, 'split.json'), `${JSON.stringify(options.manifest, null, 2)}\n`);
 
+  let history: EpochRecord[] = [];
+  let best: { loss: number; weights: NamedTensors; valProbabilities: Float32Array } | undefined;
+  let resumeFrom: ReturnType<Checkpoint['load']> | undefined;
+  if (options.resume) {
+    if (!checkpoint.exists()) throw new TrainingError(`--resume: no checkpoint in ${options.out}`);
+    resumeFrom = checkpoint.load();
+    history = resumeFrom.state.history;
+    restore(model, resumeFrom.weights);
+    if (resumeFrom.best && resumeFrom.state.bestLoss !== null) {
+      best = { loss: resumeFrom.state.bestLoss, weights: resumeFrom.best, valProbabilities: Float32Array.from(resumeFrom.state.bestValProbabilities) };
+    }
+    const p = resumeFrom.state.position;
+    log(`resuming after stage ${p.stage + 1} round ${p.round} phase ${p.phase} epoch ${p.epoch} (${history.length} epochs done)`);
+  }
+  const before = (a: SchedulePosition, b: SchedulePosition) =>
+    a.stage !== b.stage ? a.stage < b.stage : a.round !== b.round ? a.round < b.round : a.phase !== b.phase ? a.phase < b.phase : a.epoch < b.epoch;
+
+  let lastVal: CachedFeatures | undefined;
+  let stoppedEarly: string | undefined;
   try {
-    for (const stage of options.stages) {
-      const features = await cacheFeatures(stage, trunk, cache, config, failures, log);
-      best = undefined; // the checkpoint kept is the best on this stage's validation set (the last stage is COVID-CT)
+    stages: for (const [stageIndex, stage] of options.stages.entries()) {
+      const done = resumeFrom?.state.position;
+      if (done && done.stage > stageIndex) continue;
+      const features = await trunkFeatures(stage, trunk, cache, config, options.cacheViews ?? true, failures, log);
+      lastVal = features;
+      if (!(done && done.stage === stageIndex)) {
+        tf.dispose([...(best?.weights.values() ?? [])]);
+        best = undefined; // the weights kept are the best on this stage's validation set
+      }
       const count = features.trainLabels.length;
-      const rng = new Rng(config.seed + 1);
-      let epochIndex = 0;
-      for (let round = 1; round <= config.train.rounds && !stopped; round++) {
+      let stageEpochs = done && done.stage === stageIndex ? resumeFrom!.state.stageEpochs : 0;
+      for (let round = 1; round <= config.train.rounds; round++) {
         for (const phase of [1, 2] as const) {
           const settings = phase === 1 ? config.train.phase1 : config.train.phase2;
+          const firstEpoch = done && done.stage === stageIndex && done.round === round && done.phase === phase ? done.epoch + 1 : 1;
+          if (settings.epochs === 0 || (done && before({ stage: stageIndex, round, phase, epoch: settings.epochs }, done)) || firstEpoch > settings.epochs) continue;
           for (const layer of model.layers) layer.trainable = phase === 2 || !backboneLayers.has(layer.name);
           // Phase 1: the backbone part is frozen too, so its pooled output is computed once per phase
           // (per view) and only the head trains on it; phase 2 trains the whole tail on the trunk cache.
           const phaseStarted = performance.now();
           const trained = phase === 1 ? head : model;
           const inputShape = phase === 1 ? (head.inputs[0]!.shape.slice(1) as number[]) : [...shape];
-          const usedViews = Math.min(features.views.length, settings.epochs);
-          const phaseViews = phase === 1 ? features.views.slice(0, usedViews).map((v) => backboneFeatures(backbone, v, shape)) : features.views;
+          const pooled = new Map<number, Float32Array>();
+          const inputsOf = async (v: number): Promise<Float32Array> => {
+            if (phase === 2) return features.view(v);
+            if (!pooled.has(v)) pooled.set(v, backboneFeatures(backbone, await features.view(v), shape));
+            return pooled.get(v)!;
+          };
           const phaseVal = phase === 1 ? backboneFeatures(backbone, features.val, shape) : features.val;
           const per = inputShape.reduce((a, b) => a * b, 1);
-          let setupSeconds = (performance.now() - phaseStarted) / 1000;
           const optimizer = tf.train.adam(settings.learningRate);
           const variables = trainableVariables(trained);
-          const gradients = localBatchGradients(trained, inputShape);
-          for (let epoch = 1; epoch <= settings.epochs && !stopped; epoch++) {
-            const started = performance.now();
-            const view = phaseViews[epochIndex % phaseViews.length]!;
-            epochIndex++;
-            const order = rng.shuffled(Array.from({ length: count }, (_, i) => i));
-            for (let start = 0; start < count; start += config.batchSize) {
-              const batch = order.slice(start, start + config.batchSize);
-              const x = new Float32Array(batch.length * per);
-              const y = new Float32Array(batch.length);
-              batch.forEach((index, i) => {
-                x.set(view.subarray(index * per, (index + 1) * per), i * per);
-                y[i] = features.trainLabels[index]!;
-              });
-              const { loss, gradients: grads } = await gradients(x, y);
-              if (!Number.isFinite(loss)) {
-                tf.dispose(grads);
-                throw new TrainingError(`${stage.name} phase ${phase} round ${round} epoch ${epoch}: the loss became ${loss}; stopping (the last good checkpoint is kept)`);
-              }
-              optimizer.applyGradients(variables.map((variable, i) => ({ name: variable.name, tensor: grads[i]! })));
-              tf.dispose(grads);
-            }
-            const trainProbabilities = tailProbabilities(trained, view, inputShape);
-            const valProbabilities = tailProbabilities(trained, phaseVal, inputShape);
-            const record: EpochRecord = {
-              phase: options.stages.length > 1 ? `${stage.name} ${phase}` : phase,
-              round,
-              epoch,
-              train: epochMetrics(features.trainLabels, trainProbabilities, binaryCrossEntropy(features.trainLabels, trainProbabilities)),
-              val: epochMetrics(features.valLabels, valProbabilities, binaryCrossEntropy(features.valLabels, valProbabilities)),
-            };
-            history.push(record);
-            if (!best || record.val!.loss < best.loss) {
-              tf.dispose([...(best?.weights.values() ?? [])]);
-              // By name: getWeights() orders trainable weights first, and phases change which are trainable.
-              best = { loss: record.val!.loss, weights: new Map(model.weights.map((w) => [w.name, w.read().clone()])), stage: stage.name };
-              lastValProbabilities = valProbabilities;
-            }
-            options.onEpoch?.({ stage: stage.name, phase, round, epoch, epochs: settings.epochs, record, seconds: (performance.now() - started) / 1000 + setupSeconds });
-            setupSeconds = 0;
-            stopped = options.shouldStop?.() ?? false;
+          if (firstEpoch > 1 && resumeFrom) {
+            await optimizer.setWeights([...resumeFrom.optimizer].map(([name, tensor]) => ({ name, tensor })));
           }
-          optimizer.dispose();
+          const pool = phase === 2 && config.train.workers > 1 ? await TailWorkerPool.create(trained, config.train.workers - 1) : undefined;
+          const gradients = pool ? pool.batchGradients(trained, inputShape) : localBatchGradients(trained, inputShape);
+          let setupSeconds = (performance.now() - phaseStarted) / 1000;
+          try {
+            for (let epoch = firstEpoch; epoch <= settings.epochs; epoch++) {
+              const started = performance.now();
+              const view = await inputsOf(stageEpochs % features.views);
+              const rng = new Rng(config.seed * 1_000_003 + stageIndex * 10_007 + stageEpochs);
+              stageEpochs++;
+              const order = rng.shuffled(Array.from({ length: count }, (_, i) => i));
+              for (let start = 0; start < count; start += config.batchSize) {
+                const batch = order.slice(start, start + config.batchSize);
+                const x = new Float32Array(batch.length * per);
+                const y = new Float32Array(batch.length);
+                batch.forEach((index, i) => {
+                  x.set(view.subarray(index * per, (index + 1) * per), i * per);
+                  y[i] = features.trainLabels[index]!;
+                });
+                const { loss, gradients: grads } = await gradients(x, y);
+                if (!Number.isFinite(loss)) {
+                  tf.dispose(grads);
+                  stoppedEarly = `${stage.name} round ${round} phase ${phase} epoch ${epoch}: the loss became ${loss}; training stopped and the best weights so far were kept`;
+                  break stages;
+                }
+                optimizer.applyGradients(variables.map((variable, i) => ({ name: variable.name, tensor: grads[i]! })));
+                tf.dispose(grads);
+              }
+              const trainProbabilities = tailProbabilities(trained, view, inputShape);
+              const valProbabilities = tailProbabilities(trained, phaseVal, inputShape);
+              const record: EpochRecord = {
+                phase: options.stages.length > 1 ? `${stage.name} ${phase}` : phase,
+                round,
+                epoch,
+                train: epochMetrics(features.trainLabels, trainProbabilities, binaryCrossEntropy(features.trainLabels, trainProbabilities)),
+                val: epochMetrics(features.valLabels, valProbabilities, binaryCrossEntropy(features.valLabels, valProbabilities)),
+              };
+              history.push(record);
+              if (!best || record.val!.loss < best.loss) {
+                tf.dispose([...(best?.weights.values() ?? [])]);
+                best = { loss: record.val!.loss, weights: snapshot(model), valProbabilities };
+              }
+              const optimizerWeights = new Map((await optimizer.getWeights()).map((w) => [w.name, w.tensor]));
+              checkpoint.save(
+                { position: { stage: stageIndex, round, phase, epoch }, stageEpochs, history, bestLoss: best.loss, bestValProbabilities: Array.from(best.valProbabilities) },
+                { weights: new Map([...namedWeights(model)].map(([key, w]) => [key, w.read()])), best: best.weights, optimizer: optimizerWeights },
+              );
+              options.onEpoch?.({ stage: stage.name, phase, round, epoch, epochs: settings.epochs, record, seconds: (performance.now() - started) / 1000 + setupSeconds });
+              setupSeconds = 0;
+              if (options.shouldStop?.()) {
+                stoppedEarly = `interrupted after ${stage.name} round ${round} phase ${phase} epoch ${epoch}; the best weights so far were kept (continue with --resume)`;
+                break stages;
+              }
+            }
+          } finally {
+            optimizer.dispose();
+            await pool?.terminate();
+          }
         }
       }
-      lastVal = features;
-      if (stopped) break;
+      // The next stage (COVID-CT after pre-training) starts from this stage's best weights.
+      if (best) restore(model, best.weights);
     }
-    if (!best || !lastVal) throw new TrainingError('no epoch finished: nothing to save');
-    for (const weight of model.weights) weight.write(best.weights.get(weight.name)!);
-    return await saveModel(config, options, { model, trunk, history, failures, lastVal, valProbabilities: lastValProbabilities });
+    if (!best || !lastVal) throw new TrainingError(stoppedEarly ?? 'no epoch finished: nothing to save');
+    restore(model, best.weights);
+    const result = await saveModel(config, options, { model, trunk, history, failures, lastVal, valProbabilities: best.valProbabilities });
+    return stoppedEarly ? { ...result, stoppedEarly } : result;
   } finally {
     tf.dispose([...(best?.weights.values() ?? [])]);
     model.dispose();
@@ -283,8 +364,6 @@ async function saveModel(
     disclaimer: DISCLAIMER,
   };
   await writeFile(join(out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
-  await writeFile(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  await writeFile(join(out, 'split.json'), `${JSON.stringify(options.manifest, null, 2)}\n`);
   await writeFile(join(out, 'history.json'), `${JSON.stringify(run.history, null, 2)}\n`);
   await writeFigure(join(out, 'training-history'), trainingHistorySvg(run.history));
   return { card, history: run.history, failures: run.failures, dir: out };

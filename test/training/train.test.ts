@@ -9,7 +9,7 @@ import { PROJECT_ROOT, resolveConfig, SHARED_ROOT } from '../../src/config/index
 import { ImageCache, listSplit, makeSplit } from '../../src/data/index.ts';
 import { buildTfjsModel } from '../../src/engine/backbone.ts';
 import { loadTfjsLayersModel } from '../../src/engine/tfjs-io.ts';
-import { train } from '../../src/training/train.ts';
+import { namedWeights, train } from '../../src/training/train.ts';
 import { tempDir } from '../data/fixtures.ts';
 
 /** A dataset of `n` training and `m` test images per class, as symlinks to the shared COVID-CT files. */
@@ -48,6 +48,52 @@ test('phase 1 trains only the head: the backbone layers keep their ImageNet weig
   }
   const headKernel = saved.getLayer('head_logit').getWeights()[0]!;
   assert.ok(tf.any(tf.notEqual(headKernel, 0)).dataSync()[0], 'the head trained');
+});
+
+/** Trains on a small linked dataset in-process and returns the saved tail's weights by name. */
+async function trainSmall(root: string, out: string, extra: { cacheViews?: boolean; stopAfter?: number; resume?: boolean } = {}) {
+  const config = resolveConfig({ train: { phase1: { epochs: 1 }, phase2: { epochs: 2 }, rounds: 1, views: 3 }, data: { cacheDir: join(root, 'cache') } });
+  const cache = new ImageCache(config.data.cacheDir, config.data);
+  const records = listSplit(join(root, 'covid-ct'), 'train', config);
+  const hashes = new Map<string, string>();
+  for (const r of records) hashes.set(r.path, await cache.sha256(r.path));
+  const manifest = makeSplit(records, { method: 'ordered', seed: 1, valFraction: 0.25, metadata: null, patientRegex: config.data.patientRegex, dataset: 'covid-ct', hashes });
+  const val = new Set(manifest.entries.filter((e) => e.split === 'val').map((e) => e.path));
+  let epochs = 0;
+  const result = await train(config, cache, {
+    out,
+    manifest,
+    stages: [{ name: 'covid-ct', train: records.filter((r) => !val.has(r.relPath)), val: records.filter((r) => val.has(r.relPath)) }],
+    cacheViews: extra.cacheViews,
+    resume: extra.resume,
+    onEpoch: () => epochs++,
+    shouldStop: () => extra.stopAfter !== undefined && epochs >= extra.stopAfter,
+  });
+  const tail = await loadTfjsLayersModel(join(out, 'tail', 'model.json'));
+  const weights = new Map([...namedWeights(tail)].map(([key, w]) => [key, Array.from(w.read().dataSync())]));
+  tail.dispose();
+  return { result, weights, epochs };
+}
+
+test('cached and uncached trunk activations train to the same weights (K covers every view)', async () => {
+  const root = smallDataset(6, 0);
+  const cached = await trainSmall(root, join(root, 'cached'));
+  const uncached = await trainSmall(root, join(root, 'uncached'), { cacheViews: false });
+  assert.equal(cached.result.history.length, 3);
+  assert.deepEqual(uncached.weights, cached.weights);
+  assert.deepEqual(uncached.result.history, cached.result.history);
+});
+
+test('a run stopped after an epoch and resumed ends with the same weights as one never stopped', async () => {
+  const root = smallDataset(6, 0);
+  const whole = await trainSmall(root, join(root, 'whole'));
+  const stopped = await trainSmall(root, join(root, 'stopped'), { stopAfter: 2 });
+  assert.match(stopped.result.stoppedEarly ?? '', /interrupted after covid-ct round 1 phase 2 epoch 1/);
+  assert.equal(stopped.result.history.length, 2);
+  const resumed = await trainSmall(root, join(root, 'stopped'), { resume: true });
+  assert.equal(resumed.epochs, 1, 'only the missing epoch runs');
+  assert.deepEqual(resumed.result.history, whole.result.history);
+  assert.deepEqual(resumed.weights, whole.weights);
 });
 
 test('CLI: train --evaluate writes the model directory and a self-contained report; evaluate reproduces it', () => {
