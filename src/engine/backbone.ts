@@ -3,7 +3,7 @@
  * and run on onnxruntime-node, and the same graph (or its tail) as a tfjs-layers model for training.
  */
 import { availableParallelism } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import * as ort from 'onnxruntime-node';
@@ -11,7 +11,8 @@ import { ENGINE_CACHE_VERSION, EngineCache, serializeGraph, deserializeGraph, sh
 import type { Graph } from './ir.ts';
 import { cutTensor, featureGraph, inferShapes, prune, tailGraph, trunkGraph } from './ir.ts';
 import { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from './onnx/export.ts';
-import { BackboneError, resolveBackbone, type BackboneSpec } from './registry.ts';
+import { BackboneError, EFFICIENTNET_B0_ENV, resolveBackbone, resolveCut, type BackboneSpec } from './registry.ts';
+import { loadKerasH5Weights, readKerasH5Weights } from './h5/keras-h5.ts';
 import { importTflite } from './tflite/import.ts';
 import { buildTfjsLayersModel } from './tfjs.ts';
 import { WasmForwardPool } from './wasm/pool.ts';
@@ -29,6 +30,8 @@ export interface GraphOptions {
   head?: BackboneHead;
   /** Cache folder for converted models; default .cache/engine under the project root. */
   cacheDir?: string;
+  /** Keras .h5 weight file for a Keras-format backbone (efficientnet-b0). */
+  weights?: string;
 }
 
 /** 'onnx': onnxruntime-node (default, fast); 'wasm': tfjs-wasm in worker_threads, no native library. */
@@ -73,10 +76,43 @@ function check(condition: boolean, option: string, expected: string, value: unkn
 function validateGraphOptions(options: GraphOptions): void {
   if (options.head !== undefined) check(HEADS.includes(options.head), 'head', `one of ${HEADS.join(', ')}`, options.head);
   if (options.cacheDir !== undefined) check(typeof options.cacheDir === 'string' && options.cacheDir !== '', 'cacheDir', 'a folder path', options.cacheDir);
+  if (options.weights !== undefined) check(typeof options.weights === 'string' && options.weights !== '', 'weights', 'a .h5 file path', options.weights);
+}
+
+/**
+ * A Keras-format backbone: its architecture built in tfjs-layers and the .h5 weights assigned by layer name.
+ * A file with the ImageNet classifier ('predictions') gives the model with its top, else pooling 'avg'.
+ */
+export async function buildKerasBackbone(spec: BackboneSpec): Promise<tfl.LayersModel> {
+  if (!spec.build) throw new BackboneError(`backbone '${spec.name}' is not a Keras-format backbone`);
+  if (!existsSync(spec.source)) {
+    throw new BackboneError(
+      `backbone '${spec.name}': weight file ${spec.source} not found. Give one with --weights path/to/file.h5 or ${EFFICIENTNET_B0_ENV} ` +
+        '(README, EfficientNet-B0: where the file comes from and how to check it)',
+    );
+  }
+  const weights = await readKerasH5Weights(spec.source);
+  const includeTop = weights.layers.some((layer) => layer.name === 'predictions' && layer.weights.length > 0);
+  const model = spec.build({ includeTop });
+  try {
+    await loadKerasH5Weights(model, weights);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  return model;
 }
 
 /** The whole source graph of a backbone (IR), from the cache when the source file's hash matches. */
 export async function sourceGraph(spec: BackboneSpec, cache: EngineCache): Promise<{ graph: Graph; hash: string }> {
+  if (spec.format === 'keras-h5') {
+    const model = await buildKerasBackbone(spec);
+    try {
+      return { graph: importTfjsLayersModel(model), hash: sha256File(spec.source) };
+    } finally {
+      model.dispose();
+    }
+  }
   const hash = sha256File(spec.source);
   if (spec.format === 'tflite') {
     const bytes = cache.getOrCreate(`${spec.name}-${hash.slice(0, 16)}-v${ENGINE_CACHE_VERSION}.ir`, () => serializeGraph(importTflite(readFileSync(spec.source), { source: spec.source })));
@@ -100,14 +136,20 @@ interface ResolvedGraph {
 
 async function resolveGraph(name: string, options: GraphOptions): Promise<ResolvedGraph> {
   validateGraphOptions(options);
-  const spec = resolveBackbone(name, options.featureLayer === undefined ? {} : { featureLayer: options.featureLayer });
+  const spec = resolveBackbone(name, {
+    ...(options.featureLayer === undefined ? {} : { featureLayer: options.featureLayer }),
+    ...(options.weights === undefined ? {} : { weights: options.weights }),
+  });
   const cache = new EngineCache(options.cacheDir);
   const { graph: full, hash } = await sourceGraph(spec, cache);
   const head = options.head ?? 'features';
   let graph: Graph;
   if (head === 'classifier') {
-    if (!spec.classifierLayer) throw new BackboneError(`backbone '${spec.name}' has no classifier; head must be 'features'`);
-    graph = prune(full, spec.classifierLayer);
+    const classifier = spec.classifierLayer ?? (spec.format === 'keras-h5' && full.ops.some((op) => op.name === 'predictions') ? 'predictions' : undefined);
+    if (!classifier) {
+      throw new BackboneError(`backbone '${spec.name}' has no classifier${spec.format === 'keras-h5' ? ` in ${spec.source} (a with-top weight file has one)` : ''}; head must be 'features'`);
+    }
+    graph = prune(full, classifier);
   } else {
     if (!full.ops.some((op) => op.name === spec.featureLayer)) {
       throw new BackboneError(`feature layer '${spec.featureLayer}' is not a layer of '${spec.name}'; layers: ${full.ops.map((op) => op.name).join(', ')}`);
@@ -122,9 +164,10 @@ async function resolveGraph(name: string, options: GraphOptions): Promise<Resolv
  * from `cut` on.
  */
 export async function backboneGraph(name: string, options: GraphOptions & { cut?: string; part?: 'trunk' | 'tail' } = {}): Promise<Graph> {
-  const { graph } = await resolveGraph(name, options);
+  const { graph, spec } = await resolveGraph(name, options);
   if (options.cut === undefined) return graph;
-  return options.part === 'tail' ? tailGraph(graph, options.cut) : trunkGraph(graph, options.cut);
+  const cut = resolveCut(spec, options.cut);
+  return options.part === 'tail' ? tailGraph(graph, cut) : trunkGraph(graph, cut);
 }
 
 /**
@@ -142,10 +185,12 @@ export async function loadBackbone(name: string, options: LoadBackboneOptions = 
   check(ENGINES.includes(engine), 'engine', `one of ${ENGINES.join(', ')}`, options.engine);
   if (options.cut !== undefined) check(typeof options.cut === 'string' && options.cut !== '', 'cut', 'a layer name or block prefix', options.cut);
   const { spec, graph: whole, hash, cache, head } = await resolveGraph(name, options);
-  const graph = options.cut === undefined ? whole : trunkGraph(whole, options.cut);
+  // A Keras layer index (e.g. '221') becomes that layer's name here.
+  const cut = options.cut === undefined ? undefined : resolveCut(spec, options.cut);
+  const graph = cut === undefined ? whole : trunkGraph(whole, cut);
   const shapes = inferShapes(graph);
   const outputShape = shapes.get(graph.output)!;
-  const key = [slug(spec.format === 'tflite' ? spec.name : 'tfjs'), hash.slice(0, 16), `v${ENGINE_CACHE_VERSION}`, head, head === 'features' ? slug(spec.featureLayer) : '', options.cut ? `cut-${slug(options.cut)}` : 'full']
+  const key = [slug(spec.format === 'tfjs-layers' ? 'tfjs' : spec.name), hash.slice(0, 16), `v${ENGINE_CACHE_VERSION}`, head, head === 'features' ? slug(spec.featureLayer) : '', cut ? `cut-${slug(cut)}` : 'full']
     .filter(Boolean)
     .join('-');
   const inputShape = graph.inputShape;
@@ -214,8 +259,8 @@ export async function loadBackbone(name: string, options: LoadBackboneOptions = 
     inputShape,
     outputShape,
     outputSize,
-    cut: options.cut,
-    outputLayer: options.cut === undefined ? graph.output : cutTensor(whole, options.cut),
+    cut,
+    outputLayer: cut === undefined ? graph.output : cutTensor(whole, cut),
     forward,
     async dispose() {
       if (disposed) return;
@@ -237,6 +282,7 @@ export interface BuildTfjsModelOptions extends GraphOptions {
 export async function buildTfjsModel(name: string, options: BuildTfjsModelOptions = {}): Promise<tfl.LayersModel> {
   if (options.from !== undefined) check(typeof options.from === 'string' && options.from !== '', 'from', 'a layer name or block prefix', options.from);
   const { spec, graph } = await resolveGraph(name, options);
-  const part = options.from === undefined ? graph : tailGraph(graph, options.from);
-  return buildTfjsLayersModel(part, slug(options.from ? `${spec.name}-from-${options.from}` : spec.name));
+  const from = options.from === undefined ? undefined : resolveCut(spec, options.from);
+  const part = from === undefined ? graph : tailGraph(graph, from);
+  return buildTfjsLayersModel(part, slug(from ? `${spec.name}-from-${from}` : spec.name));
 }

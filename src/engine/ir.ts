@@ -4,7 +4,8 @@
  * output, named like the op, so a layer name is also a tensor name. Ops are stored in execution order.
  */
 
-export type Activation = 'linear' | 'relu' | 'relu6';
+/** swish(x) = x * sigmoid(x) (EfficientNet); sigmoid gates squeeze-and-excitation. */
+export type Activation = 'linear' | 'relu' | 'relu6' | 'sigmoid' | 'swish';
 export type Padding = 'same' | 'valid';
 
 interface OpBase {
@@ -94,6 +95,36 @@ export interface SoftmaxOp extends OpBase {
   kind: 'softmax';
 }
 
+/** Zeros around height and width: [[top, bottom], [left, right]] (Keras ZeroPadding2D). */
+export interface PadOp extends OpBase {
+  kind: 'pad';
+  padding: [[number, number], [number, number]];
+}
+
+/** Elementwise product of two inputs; a size-1 axis of either broadcasts (squeeze-and-excitation's [1, 1, C] gate). */
+export interface MultiplyOp extends OpBase {
+  kind: 'multiply';
+}
+
+/** Keras Normalization: y = (x - mean) / max(sqrt(variance), 1e-7) per channel (last axis). */
+export interface NormalizeOp extends OpBase {
+  kind: 'normalize';
+  mean: Float32Array;
+  variance: Float32Array;
+}
+
+/**
+ * Drop-connect (EfficientNet's stochastic depth): in training, each example's whole residual branch is dropped
+ * with probability `rate` (Keras Dropout with noise shape (None, 1, 1, 1)); the identity in inference.
+ */
+export interface DropConnectOp extends OpBase {
+  kind: 'dropConnect';
+  rate: number;
+}
+
+/** Keras's floor on the standard deviation in Normalization. */
+export const NORMALIZE_EPSILON = 1e-7;
+
 export type Op =
   | AffineOp
   | Conv2dOp
@@ -105,7 +136,11 @@ export type Op =
   | GlobalAveragePoolOp
   | ReshapeOp
   | DenseOp
-  | SoftmaxOp;
+  | SoftmaxOp
+  | PadOp
+  | MultiplyOp
+  | NormalizeOp
+  | DropConnectOp;
 
 export type OpKind = Op['kind'];
 
@@ -206,9 +241,30 @@ export function inferShapes(graph: Graph): Map<string, number[]> {
         }
         out = x;
         break;
+      case 'pad': {
+        if (x.length !== 3) throw new GraphError(`layer '${op.name}' expects a rank-3 input, got [${x.join(', ')}]`);
+        const [[top, bottom], [left, right]] = op.padding;
+        out = [x[0]! + top + bottom, x[1]! + left + right, x[2]!];
+        break;
+      }
+      case 'multiply': {
+        const y = inputShape(op, 1);
+        if (x.length !== y.length || x.some((d, i) => d !== y[i] && d !== 1 && y[i] !== 1)) {
+          throw new GraphError(`layer '${op.name}' multiplies [${x.join(', ')}] and [${y.join(', ')}], which do not broadcast`);
+        }
+        out = x.map((d, i) => Math.max(d, y[i]!));
+        break;
+      }
+      case 'normalize':
+        if (x[x.length - 1] !== op.mean.length || op.variance.length !== op.mean.length) {
+          throw new GraphError(`layer '${op.name}' normalizes ${op.mean.length} channels, input [${x.join(', ')}]`);
+        }
+        out = x;
+        break;
       case 'affine':
       case 'activation':
       case 'softmax':
+      case 'dropConnect':
         out = x;
         break;
     }

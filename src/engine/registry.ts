@@ -1,18 +1,46 @@
 /**
- * Backbones the engine knows: the built-in TFLite MobileNets and any tfjs layers model directory. Each entry
- * says where the weights come from, what input it takes, which layer gives the features, and where a
- * trainable tail may start (unfreeze points).
+ * Backbones the engine knows: the built-in TFLite MobileNets, EfficientNet-B0 built as Keras builds it with
+ * weights from a Keras HDF5 file, and any tfjs layers model directory. Each entry says where the weights come
+ * from, what input it takes, which layer gives the features, and where a trainable tail may start.
  */
 import { existsSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { SHARED_ROOT } from '../config/index.ts';
+import { buildEfficientNetB0 } from './efficientnet/model.ts';
 
 export const MOBILENET_DIR = join(SHARED_ROOT, 'models', 'mobilenet-tflite');
 
+/** The file keras.applications downloads for EfficientNetB0(include_top=False, weights='imagenet'). */
+export const EFFICIENTNET_B0_FILE = 'efficientnetb0_notop.h5';
+/** Environment variable naming the EfficientNet-B0 weight file when --weights is not given. */
+export const EFFICIENTNET_B0_ENV = 'COVID_CT_EFFICIENTNET_B0_WEIGHTS';
+
+/**
+ * Where an EfficientNet-B0 weight file is looked for when none is given: $COVID_CT_EFFICIENTNET_B0_WEIGHTS, then
+ * ../shared/models/keras/, then Keras's own download cache ($KERAS_HOME or ~/.keras, models/).
+ */
+export function efficientNetB0WeightCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  const candidates: string[] = [];
+  if (env[EFFICIENTNET_B0_ENV]) candidates.push(resolve(env[EFFICIENTNET_B0_ENV]));
+  candidates.push(join(SHARED_ROOT, 'models', 'keras', EFFICIENTNET_B0_FILE));
+  candidates.push(join(env.KERAS_HOME ? resolve(env.KERAS_HOME) : join(homedir(), '.keras'), 'models', EFFICIENTNET_B0_FILE));
+  return candidates;
+}
+
+function defaultEfficientNetB0Weights(): string {
+  const candidates = efficientNetB0WeightCandidates();
+  return candidates.find((path) => existsSync(path)) ?? candidates[candidates.length - 1]!;
+}
+
+/** Builds a Keras-architecture backbone without weights; `includeTop` adds the ImageNet classifier. */
+export type KerasBuilder = (options: { includeTop: boolean }) => tfl.LayersModel;
+
 export interface BackboneSpec {
   name: string;
-  format: 'tflite' | 'tfjs-layers';
-  /** The weights file (.tflite or model.json). */
+  format: 'tflite' | 'tfjs-layers' | 'keras-h5';
+  /** The weights file (.tflite, model.json, or a Keras .h5 weight file). */
   source: string;
   description: string;
   /** Square input side in pixels. */
@@ -27,6 +55,11 @@ export interface BackboneSpec {
   labels: string | undefined;
   /** Layer names or block prefixes where a trainable tail may start, deepest first. */
   unfreezePoints: string[];
+  /**
+   * Keras-format backbones: builds the architecture (the model's layers are Keras's model.layers, so a number
+   * given as a cut is a Keras layer index). The weights come from `source`.
+   */
+  build?: KerasBuilder;
 }
 
 export const BUILTIN_BACKBONES: Readonly<Record<string, BackboneSpec>> = {
@@ -54,6 +87,23 @@ export const BUILTIN_BACKBONES: Readonly<Record<string, BackboneSpec>> = {
     labels: undefined,
     unfreezePoints: ['block_13', 'block_12', 'block_11'],
   },
+  'efficientnet-b0': {
+    name: 'efficientnet-b0',
+    format: 'keras-h5',
+    get source() {
+      return defaultEfficientNetB0Weights();
+    },
+    description:
+      'EfficientNet-B0 as keras.applications builds it (include_top=False, pooling=avg), weights from a Keras .h5 file ' +
+      `(${EFFICIENTNET_B0_FILE}; not shipped, not checked against ImageNet here); 1280 features`,
+    inputSize: 224,
+    preprocessing: 'RGB 0-255 in; Rescaling(1/255) and Normalization inside the graph, as in Keras',
+    featureLayer: 'avg_pool',
+    classifierLayer: undefined,
+    labels: undefined,
+    unfreezePoints: ['top_conv', 'block7a', 'block6a', 'block5a', 'block4a'],
+    build: ({ includeTop }) => buildEfficientNetB0(includeTop ? { includeTop: true } : { pooling: 'avg' }),
+  },
 };
 
 export class BackboneError extends Error {
@@ -63,6 +113,8 @@ export class BackboneError extends Error {
 export interface ResolveBackboneOptions {
   /** Feature layer of a tfjs layers model directory (required there; overrides a built-in's default). */
   featureLayer?: string;
+  /** Keras .h5 weight file of a Keras-format backbone (efficientnet-b0); overrides the default location. */
+  weights?: string;
 }
 
 export function listBackbones(): BackboneSpec[] {
@@ -78,8 +130,22 @@ export function resolveBackbone(name: string, options: ResolveBackboneOptions = 
   if (options.featureLayer !== undefined && (typeof options.featureLayer !== 'string' || options.featureLayer === '')) {
     throw new BackboneError(`featureLayer must be a non-empty layer name, got ${JSON.stringify(options.featureLayer)}`);
   }
+  if (options.weights !== undefined && (typeof options.weights !== 'string' || options.weights === '')) {
+    throw new BackboneError(`weights must be a .h5 file path, got ${JSON.stringify(options.weights)}`);
+  }
   const builtin = BUILTIN_BACKBONES[name];
-  if (builtin) return options.featureLayer ? { ...builtin, featureLayer: options.featureLayer } : builtin;
+  if (builtin) {
+    if (options.weights !== undefined && builtin.format !== 'keras-h5') {
+      const keras = Object.values(BUILTIN_BACKBONES).filter((b) => b.format === 'keras-h5').map((b) => b.name);
+      throw new BackboneError(`weights: backbone '${name}' has its own weights; --weights applies to Keras backbones only (${keras.join(', ')})`);
+    }
+    return {
+      ...builtin,
+      source: options.weights !== undefined ? resolve(options.weights) : builtin.source,
+      ...(options.featureLayer ? { featureLayer: options.featureLayer } : {}),
+    };
+  }
+  if (options.weights !== undefined) throw new BackboneError(`weights: --weights applies to Keras backbones only, not to '${name}'`);
   const looksLikePath = name.endsWith('.json') || name.includes('/') || name.includes('\\');
   if (!looksLikePath) {
     throw new BackboneError(
@@ -104,4 +170,26 @@ export function resolveBackbone(name: string, options: ResolveBackboneOptions = 
     labels: undefined,
     unfreezePoints: [],
   };
+}
+
+/**
+ * A cut (fine-tuning point) as a layer name: a whole number is an index into Keras's model.layers (e.g. 221 =
+ * block7a_expand_conv in EfficientNetB0), accepted for Keras-format backbones; names and block prefixes pass.
+ */
+export function resolveCut(spec: BackboneSpec, cut: string): string {
+  if (!/^\d+$/.test(cut)) return cut;
+  if (!spec.build) {
+    throw new BackboneError(`cut '${cut}': layer indices apply to Keras-format backbones only; give '${spec.name}' a layer name or block prefix (${spec.unfreezePoints.join(', ')})`);
+  }
+  const model = spec.build({ includeTop: false });
+  try {
+    const index = Number(cut);
+    const layer = model.layers[index];
+    if (!layer || index === 0) {
+      throw new BackboneError(`cut '${cut}': '${spec.name}' has layers 1 to ${model.layers.length - 1} after its input (Keras's model.layers indices)`);
+    }
+    return layer.name;
+  } finally {
+    model.dispose();
+  }
 }

@@ -1,4 +1,4 @@
-/** tfjs layers model -> engine IR, for the layer types of MobileNet-style CNNs. */
+/** tfjs layers model -> engine IR, for the layer types of MobileNet- and EfficientNet-style CNNs. */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Activation, Graph, Op, Padding } from './ir.ts';
 import { inferShapes } from './ir.ts';
@@ -35,7 +35,7 @@ export function importTfjsLayersModel(model: tfl.LayersModel): Graph {
     const weights = (): Float32Array[] => layer.getWeights().map((w) => w.dataSync() as Float32Array).map((d) => new Float32Array(d));
     const activationOf = (where: string): Activation | 'softmax' => {
       const raw = (config.activation as string | undefined) ?? 'linear';
-      if (raw === 'linear' || raw === 'relu' || raw === 'relu6' || raw === 'softmax') return raw;
+      if (raw === 'linear' || raw === 'relu' || raw === 'relu6' || raw === 'sigmoid' || raw === 'swish' || raw === 'softmax') return raw;
       throw new UnsupportedLayerError(`layer '${where}' (${className}): unsupported activation '${raw}'`);
     };
     const padding = (): Padding => {
@@ -146,14 +146,50 @@ export function importTfjsLayersModel(model: tfl.LayersModel): Graph {
         ops.push({ kind: 'reshape', name, inputs, targetShape: shape });
         break;
       }
-      case 'Dropout':
+      case 'Dropout': {
+        // Drop-connect (one draw per example) changes training, so it is kept; plain dropout is the identity here.
+        const noise = config.noiseShape as Array<number | null> | undefined | null;
+        const perExample = Array.isArray(noise) && noise.length === 4 && noise.slice(1).every((d) => d === 1);
+        if (perExample && (config.rate as number) > 0) ops.push({ kind: 'dropConnect', name, inputs, rate: config.rate as number });
+        else alias.set(name, inputs[0]!);
+        break;
+      }
       case 'SpatialDropout2D':
         alias.set(name, inputs[0]!);
         break;
+      case 'ZeroPadding2D': {
+        const padding = config.padding as [[number, number], [number, number]] | number | [number, number];
+        const pads: [[number, number], [number, number]] =
+          typeof padding === 'number' ? [[padding, padding], [padding, padding]]
+            : typeof padding[0] === 'number' ? [[padding[0], padding[0]], [padding[1] as number, padding[1] as number]]
+              : (padding as [[number, number], [number, number]]);
+        ops.push({ kind: 'pad', name, inputs, padding: pads });
+        break;
+      }
+      case 'Multiply': {
+        let previous = inputs[0]!;
+        for (let i = 1; i < inputs.length; i++) {
+          const opName = i === inputs.length - 1 ? name : `${name}_${i}`;
+          ops.push({ kind: 'multiply', name: opName, inputs: [previous, inputs[i]!] });
+          previous = opName;
+        }
+        break;
+      }
+      case 'Normalization': {
+        const axis = config.axis as number | undefined;
+        const rank = (layer.outputShape as number[]).length;
+        if (axis !== undefined && axis !== -1 && axis !== rank - 1) {
+          throw new UnsupportedLayerError(`layer '${name}' (Normalization): axis ${axis}; the channel axis (-1) only`);
+        }
+        const [mean, variance] = weights();
+        ops.push({ kind: 'normalize', name, inputs, mean: mean!, variance: variance! });
+        break;
+      }
       default:
         throw new UnsupportedLayerError(
           `layer '${name}': unsupported tfjs layer type ${className}; supported: InputLayer, Conv2D, DepthwiseConv2D, Dense, ` +
-            'BatchNormalization, Activation, ReLU, Softmax, Add, GlobalAveragePooling2D, AveragePooling2D, Rescaling, Flatten, Reshape, Dropout',
+            'BatchNormalization, Activation, ReLU, Softmax, Add, Multiply, GlobalAveragePooling2D, AveragePooling2D, ZeroPadding2D, ' +
+            'Rescaling, Normalization, Flatten, Reshape, Dropout',
         );
     }
   }

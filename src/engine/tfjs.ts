@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Graph, Op } from './ir.ts';
 import { inferShapes } from './ir.ts';
+import { KerasNormalization } from './efficientnet/normalization.ts';
 
 type Symbolic = tfl.SymbolicTensor;
 
@@ -97,5 +98,18 @@ function buildLayer(
     }
     case 'softmax':
       return apply(tfl.layers.softmax({ name, axis: -1 }), first);
+    case 'pad':
+      return apply(tfl.layers.zeroPadding2d({ name, padding: op.padding }), first);
+    case 'dropConnect': {
+      const noiseShape = [null, 1, 1, 1] as unknown as number[]; // tfjs fills null from the input, as Keras does
+      return apply(tfl.layers.dropout({ name, rate: op.rate, noiseShape }), first);
+    }
+    case 'multiply':
+      return apply(tfl.layers.multiply({ name }), x);
+    case 'normalize': {
+      const shape = [op.mean.length];
+      const weights = [{ values: op.mean, shape }, { values: op.variance, shape }, { values: new Float32Array(1), shape: [] }];
+      return apply(withWeights(new KerasNormalization({ name, axis: -1 }), weights), first);
+    }
   }
 }

@@ -135,18 +135,19 @@ const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.len
 const showShape = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
 /**
- * Sets the model's weights from a Keras HDF5 file, matched by layer name and, inside a layer, by weight name.
+ * Sets the model's weights from a Keras HDF5 file (a path, or what readKerasH5Weights returned), matched by layer name and, inside a layer, by weight name.
  * Nothing is assigned unless everything matches: every mismatch (missing or extra layer or weight, wrong shape)
  * is listed in one error.
  */
-export async function loadKerasH5Weights(model: tfl.LayersModel, path: string, options: LoadKerasWeightsOptions = {}): Promise<LoadKerasWeightsResult> {
+export async function loadKerasH5Weights(model: tfl.LayersModel, source: string | KerasH5Weights, options: LoadKerasWeightsOptions = {}): Promise<LoadKerasWeightsResult> {
   for (const key of Object.keys(options)) {
     if (key !== 'allowUnusedLayers') throw new KerasH5Error(`loadKerasH5Weights: unknown option '${key}'; valid options: allowUnusedLayers`);
   }
   if (options.allowUnusedLayers !== undefined && typeof options.allowUnusedLayers !== 'boolean') {
     throw new KerasH5Error(`allowUnusedLayers must be true or false, got ${JSON.stringify(options.allowUnusedLayers)}`);
   }
-  const file = await readKerasH5Weights(path);
+  const file = typeof source === 'string' ? await readKerasH5Weights(source) : source;
+  const path = typeof source === 'string' ? source : 'the weight file';
   const fileLayers = new Map(file.layers.filter((l) => l.weights.length > 0).map((l) => [l.name, l]));
   const problems: string[] = [];
   const assignments: Array<{ layer: tfl.layers.Layer; values: Array<{ values: Float32Array; shape: number[] }> }> = [];

@@ -7,7 +7,7 @@
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import type { Activation, Graph } from '../ir.ts';
-import { foldBatchNorm, inferShapes, samePadding } from '../ir.ts';
+import { foldBatchNorm, inferShapes, NORMALIZE_EPSILON, samePadding } from '../ir.ts';
 
 const { onnx } = onnxProto;
 const OPSET = 13;
@@ -84,7 +84,12 @@ export function exportOnnx(source: Graph, options: OnnxExportOptions = {}): Uint
     if (activation === 'linear') return value;
     const out = fresh(`${name}/${activation}`);
     if (activation === 'relu') nodes.push({ opType: 'Relu', input: [value], output: [out], name: out });
-    else {
+    else if (activation === 'sigmoid') nodes.push({ opType: 'Sigmoid', input: [value], output: [out], name: out });
+    else if (activation === 'swish') {
+      const gate = fresh(`${name}/sigmoid`);
+      nodes.push({ opType: 'Sigmoid', input: [value], output: [gate], name: gate });
+      nodes.push({ opType: 'Mul', input: [value, gate], output: [out], name: out });
+    } else {
       const min = constant(`${name}/clip_min`, [], new Float32Array([0]));
       const max = constant(`${name}/clip_max`, [], new Float32Array([6]));
       nodes.push({ opType: 'Clip', input: [value, min, max], output: [out], name: out });
@@ -196,6 +201,36 @@ export function exportOnnx(source: Graph, options: OnnxExportOptions = {}): Uint
         const dense = op.activation === 'linear' ? out : fresh(`${op.name}/gemm`);
         nodes.push({ opType: 'Gemm', input: inputs, output: [dense], name: dense });
         onnxName.set(op.name, activate(dense, op.activation, op.name));
+        break;
+      }
+      case 'pad': {
+        // NCHW pads: [begin N, C, H, W, end N, C, H, W].
+        const [[top, bottom], [left, right]] = op.padding;
+        const pads = fresh(`${op.name}/pads`);
+        initializers.push(int64Tensor(pads, [0, 0, top, left, 0, 0, bottom, right]));
+        nodes.push({ opType: 'Pad', input: [x, pads], output: [out], name: out }); // mode 'constant', value 0 by default
+        onnxName.set(op.name, out);
+        break;
+      }
+      case 'dropConnect':
+        nodes.push({ opType: 'Identity', input: [x], output: [out], name: out });
+        onnxName.set(op.name, out);
+        break;
+      case 'multiply': {
+        // Both operands are NCHW (or both vectors), so ONNX's numpy broadcasting matches the IR's.
+        nodes.push({ opType: 'Mul', input: [x, onnxName.get(op.inputs[1]!)!], output: [out], name: out });
+        onnxName.set(op.name, out);
+        break;
+      }
+      case 'normalize': {
+        const c = op.mean.length;
+        const scale = Float32Array.from(op.variance, (v) => 1 / Math.max(Math.sqrt(v), NORMALIZE_EPSILON));
+        const offset = Float32Array.from(op.mean, (m, i) => -m * scale[i]!);
+        const dims = inShape.length === 3 ? [c, 1, 1] : [c];
+        const scaled = fresh(`${op.name}/scaled`);
+        nodes.push({ opType: 'Mul', input: [x, constant(`${op.name}/scale`, dims, scale)], output: [scaled], name: scaled });
+        nodes.push({ opType: 'Add', input: [scaled, constant(`${op.name}/offset`, dims, offset)], output: [out], name: out });
+        onnxName.set(op.name, out);
         break;
       }
       case 'softmax':
