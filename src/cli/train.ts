@@ -133,6 +133,14 @@ export function trainCommand(): Command {
         stages,
         log: (line) => console.log(line),
         shouldStop: () => interrupted,
+        // A live bar on a terminal only; logs and pipes get the one line per epoch.
+        onBatch: process.stderr.isTTY
+          ? (batch, batches) => {
+              const width = 30;
+              const filled = Math.round((batch / batches) * width);
+              process.stderr.write(`\r  [${'='.repeat(filled)}${' '.repeat(width - filled)}] batch ${batch}/${batches}${batch === batches ? '\r\x1b[K' : ''}`);
+            }
+          : undefined,
         resume: Boolean(flags.resume),
         onEpoch: ({ stage, phase, round, epoch, epochs, record, seconds }) => {
           done++;

@@ -158,6 +158,8 @@ export interface TrainOptions {
   manifest: SplitManifest;
   stages: StageData[];
   onEpoch?: TrainProgress;
+  /** After every optimizer step: batches done and batches in this epoch (for a progress bar). */
+  onBatch?: (done: number, total: number) => void;
   log?: (line: string) => void;
   /** Checked between epochs: when it returns true (Ctrl-C), the best weights so far are saved and training stops. */
   shouldStop?: () => boolean;
@@ -283,6 +285,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
                 }
                 optimizer.applyGradients(variables.map((variable, i) => ({ name: variable.name, tensor: grads[i]! })));
                 tf.dispose(grads);
+                options.onBatch?.(start / config.batchSize + 1, Math.ceil(count / config.batchSize));
               }
               const trainProbabilities = tailProbabilities(trained, view, inputShape);
               const valProbabilities = tailProbabilities(trained, phaseVal, inputShape);
