@@ -76,6 +76,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const reportPath = join(model.dir, 'evaluation', 'report.html');
 
   const app = Fastify({ logger: options.logger ?? false, forceCloseConnections: 'idle', return503OnClosing: true });
+  // While closing, answers in flight also close their connection: an idle keep-alive socket would otherwise
+  // hold shutdown open until it times out.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) void reply.header('connection', 'close');
+    return payload;
+  });
   await app.register(multipart, { limits: { fileSize: limits.maxUploadBytes, files: 1, fields: 4, parts: 5 } });
 
   app.setErrorHandler((error: FastifyError | RequestError, _request, reply) => {
