@@ -1,11 +1,13 @@
-/** `covid-ct backbone list` and `covid-ct backbone check [--backbone NAME]`. */
+/** `covid-ct backbone list`, `covid-ct backbone summary NAME` and `covid-ct backbone check [--backbone NAME]`. */
 import { basename } from 'node:path';
 import { Command } from 'commander';
 import { runBackboneCheck } from '../engine/check.ts';
-import { listBackbones } from '../engine/registry.ts';
+import { initWasmBackend } from '../engine/kernels/index.ts';
+import { BUILTIN_BACKBONES, listBackbones } from '../engine/registry.ts';
+import { backboneSummary, formatSummary } from '../engine/summary.ts';
 
 export function backboneCommand(): Command {
-  const command = new Command('backbone').description('ImageNet backbones: list them, check one on the sample photos');
+  const command = new Command('backbone').description('ImageNet backbones: list them, print their layers, check one on the sample photos');
   command
     .command('list')
     .description('list the built-in backbones with their input, features and unfreeze points')
@@ -15,9 +17,24 @@ export function backboneCommand(): Command {
         console.log(`  source: ${spec.source}`);
         console.log(`  input: ${spec.inputSize}x${spec.inputSize} RGB; ${spec.preprocessing}`);
         console.log(`  feature layer: ${spec.featureLayer}; classifier: ${spec.classifierLayer ?? 'none'}`);
-        console.log(`  unfreeze points: ${spec.unfreezePoints.join(', ')}`);
+        console.log(`  unfreeze points: ${spec.unfreezePoints.join(', ')}${spec.build ? ' (or a Keras layer index, e.g. 221)' : ''}`);
       }
       console.log('Any tfjs layers model can be named as path/model.json with a feature layer.');
+    });
+  command
+    .command('summary')
+    .description('the layer table (index, name, type, output shape, parameters) and the total and trainable parameter counts')
+    .argument('<name>', `backbone: ${Object.keys(BUILTIN_BACKBONES).join(', ')}, or a tfjs layers model path/model.json`)
+    .option('--include-top', 'Keras-format backbones: with the ImageNet classifier (as include_top=True)')
+    .option('--feature-layer <layer>', 'feature layer of a tfjs layers model directory')
+    .option('--json', 'print the summary as JSON')
+    .action(async (name: string, options: { includeTop?: boolean; featureLayer?: string; json?: boolean }) => {
+      await initWasmBackend();
+      const summary = await backboneSummary(name, {
+        ...(options.includeTop ? { includeTop: true } : {}),
+        ...(options.featureLayer ? { featureLayer: options.featureLayer } : {}),
+      });
+      console.log(options.json ? JSON.stringify(summary, null, 1) : formatSummary(summary));
     });
   command
     .command('check')

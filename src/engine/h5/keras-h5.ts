@@ -6,7 +6,7 @@
  * is a group with attribute `weight_names` (e.g. `stem_conv/kernel:0`), and each weight is the dataset at that
  * path inside the layer's group.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import h5wasm from 'h5wasm/node';
@@ -76,10 +76,29 @@ function toFloat32(values: unknown, where: string): Float32Array {
   throw new KerasH5Error(`${where}: not a numeric dataset`);
 }
 
+const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** HDF5's superblock signature sits at 0, 512, 1024, 2048, ... (after an optional user block). */
+function looksLikeHdf5(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const probe = Buffer.alloc(8);
+    for (let offset = 0; offset <= 8192; offset = offset === 0 ? 512 : offset * 2) {
+      if (readSync(fd, probe, 0, 8, offset) < 8) return false;
+      if (probe.equals(HDF5_SIGNATURE)) return true;
+    }
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads every layer's weights from a Keras HDF5 weight (or whole-model) file. */
 export async function readKerasH5Weights(path: string): Promise<KerasH5Weights> {
   if (typeof path !== 'string' || path === '') throw new KerasH5Error('weights: a .h5 file path is required');
   if (!existsSync(path)) throw new KerasH5Error(`weights: ${path} does not exist`);
+  // h5wasm opens a non-HDF5 file without complaint and fails later with an unhelpful message.
+  if (!looksLikeHdf5(path)) throw new KerasH5Error(`weights: ${path} is not a readable HDF5 file (no HDF5 signature)`);
   const lib = await h5();
   let file: InstanceType<typeof h5wasm.File>;
   try {
