@@ -62,6 +62,8 @@ export interface PhaseConfig {
 export interface TrainConfig {
   /** Backbone registry name, or a tfjs layers model.json path. */
   backbone: string;
+  /** Weight file for backbones that take one (a Keras .h5 for efficientnet-b0); undefined = the registry's default. */
+  weights: string | undefined;
   /** First layer (or block prefix) of the part unfrozen in phase 2; everything before it stays frozen. */
   fineTuneAt: string;
   /** Phase 1: backbone frozen, only the classifier head trains. */
@@ -138,8 +140,22 @@ export interface ServeConfig {
   shutdownTimeoutMs: number;
 }
 
-export type SplitMethod = 'ordered' | 'patient' | 'official';
-export const SPLIT_METHODS: readonly SplitMethod[] = ['ordered', 'patient', 'official'];
+export type SplitMethod = 'ordered' | 'patient' | 'official' | 'source';
+export const SPLIT_METHODS: readonly SplitMethod[] = ['ordered', 'patient', 'official', 'source'];
+
+/** Preprocessing steps (src/data/preprocess/); each can be turned off, and the non-default ones wait for measurements. */
+export interface PreprocessConfig {
+  /** Luminance (BT.601) in all three channels: colour marks stop carrying the class. */
+  grayscale: boolean;
+  /** Re-encode training views of both classes as JPEG at a seeded random quality, so the container stops predicting the class. */
+  jpegReencode: boolean;
+  /** Inclusive quality range [min, max] of the re-encoding, 1-100. */
+  jpegQuality: [number, number];
+  /** Crop to the lungs found by classical segmentation (the whole image when none are plausible). */
+  lungCrop: boolean;
+  /** Margin around the lungs' bounding box, as a fraction of the image's width and height. */
+  lungCropMargin: number;
+}
 
 export interface Config {
   seed: number;
@@ -151,6 +167,7 @@ export interface Config {
   medical: MedicalConfig;
   predict: PredictConfig;
   serve: ServeConfig;
+  preprocess: PreprocessConfig;
 }
 
 export const DEFAULTS: Config = {
@@ -184,6 +201,7 @@ export const DEFAULTS: Config = {
   },
   train: {
     backbone: 'mobilenet-v2',
+    weights: undefined,
     fineTuneAt: 'block_16',
     phase1: { epochs: 10, learningRate: 1e-3 },
     phase2: { epochs: 30, learningRate: 1e-4 },
@@ -220,6 +238,13 @@ export const DEFAULTS: Config = {
     dbPath: undefined,
     maxBatch: 8,
     shutdownTimeoutMs: 10_000,
+  },
+  preprocess: {
+    grayscale: true,
+    jpegReencode: false,
+    jpegQuality: [60, 95],
+    lungCrop: false,
+    lungCropMargin: 0.05,
   },
 };
 
@@ -284,7 +309,22 @@ export function validateConfig(config: Config): Config {
   check(Number.isInteger(train.workers) && train.workers >= 1 && train.workers <= 16, 'train.workers', 'an integer in [1, 16]', train.workers);
   check(train.threshold === 'youden', 'train.threshold', "'youden'", train.threshold);
   validateInferenceConfig(config);
+  validatePreprocessConfig(config);
   return config;
+}
+
+function validatePreprocessConfig({ preprocess }: Config): void {
+  for (const key of ['grayscale', 'jpegReencode', 'lungCrop'] as const) {
+    check(typeof preprocess[key] === 'boolean', `preprocess.${key}`, 'true or false', preprocess[key]);
+  }
+  const quality = preprocess.jpegQuality;
+  check(
+    Array.isArray(quality) && quality.length === 2 && quality.every((q) => Number.isInteger(q) && q >= 1 && q <= 100) && quality[0] <= quality[1],
+    'preprocess.jpegQuality',
+    'two integers [min, max] with 1 <= min <= max <= 100',
+    quality,
+  );
+  check(preprocess.lungCropMargin >= 0 && preprocess.lungCropMargin < 0.5, 'preprocess.lungCropMargin', 'in [0, 0.5)', preprocess.lungCropMargin);
 }
 
 function positiveInteger(value: number): boolean {
