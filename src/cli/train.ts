@@ -38,6 +38,7 @@ function stageFrom(name: string, records: ImageRecord[], manifest: SplitManifest
 interface TrainFlags extends CommonFlags {
   out?: string;
   backbone?: string;
+  weights?: string;
   fineTuneAt?: string;
   epochs1?: number;
   epochs2?: number;
@@ -56,6 +57,7 @@ export function trainCommand(): Command {
       .description('two-phase transfer learning on the training folder; saves the model directory (weights, config, split, threshold)')
       .option('--out <dir>', 'model directory (default runs/<backbone>-<time>)')
       .option('--backbone <name>', 'backbone registry name')
+      .option('--weights <file>', 'weight file for the backbone (a Keras .h5 for efficientnet-b0)')
       .option('--fine-tune-at <layer>', 'first layer or block unfrozen in phase 2')
       .option('--epochs1 <n>', 'phase 1 epochs (head only)', integer('--epochs1'))
       .option('--epochs2 <n>', 'phase 2 epochs (top block unfrozen)', integer('--epochs2'))
@@ -71,6 +73,7 @@ export function trainCommand(): Command {
       ...(flags.split && { split: flags.split }),
       train: {
         ...(flags.backbone && { backbone: flags.backbone }),
+        ...(flags.weights && { weights: resolve(flags.weights) }),
         ...(flags.fineTuneAt && { fineTuneAt: flags.fineTuneAt }),
         ...(flags.epochs1 !== undefined && { phase1: { epochs: flags.epochs1 } }),
         ...(flags.epochs2 !== undefined && { phase2: { epochs: flags.epochs2 } }),

@@ -3,7 +3,7 @@
  * (unfrozen layers + dropout + dense(1) logit) on tfjs. `predict` takes decoded 8-bit RGB images and returns
  * P(COVID) = sigmoid(logit). A saved model directory holds everything evaluate and predict need.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import type { Config } from '../config/index.ts';
 import type { DecodedImage } from '../data/decode.ts';
 import { loadBackbone } from '../engine/backbone.ts';
+import { sha256File } from '../engine/cache.ts';
 import type { Backbone } from '../engine/backbone.ts';
 import { initWasmBackend } from '../engine/kernels/index.ts';
 import { loadTfjsLayersModel } from '../engine/tfjs-io.ts';
@@ -23,7 +24,7 @@ export interface ModelCard {
   format: typeof MODEL_FORMAT;
   id: string;
   createdAt: string;
-  backbone: { name: string; sourceSha256: string; fineTuneAt: string; inputSize: number };
+  backbone: { name: string; source: string; sourceSha256: string; fineTuneAt: string; inputSize: number };
   imageSize: number;
   /** Decision threshold chosen on validation. */
   threshold: number;
@@ -97,7 +98,12 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   }
   if (card.format !== MODEL_FORMAT) throw new ModelError(`${dir}/model.json: format '${card.format}', expected '${MODEL_FORMAT}'`);
   await initWasmBackend();
-  const trunk = await loadBackbone(card.backbone.name, { cut: card.backbone.fineTuneAt });
+  // The trunk must be the one the tail was trained on: same weight file, same bytes.
+  const source = card.backbone.source;
+  if (source && existsSync(source) && sha256File(source) !== card.backbone.sourceSha256) {
+    throw new ModelError(`${dir}: the backbone weights at ${source} changed since this model was trained (sha256 differs)`);
+  }
+  const trunk = await loadBackbone(card.backbone.name, { cut: card.backbone.fineTuneAt, ...(source?.endsWith('.h5') && { weights: source }) });
   const tail = await loadTfjsLayersModel(join(dir, 'tail', 'model.json'));
   return {
     dir,

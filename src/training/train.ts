@@ -119,7 +119,7 @@ export interface Classifier {
 }
 
 export async function buildClassifier(config: Config): Promise<Classifier> {
-  const backbone = await buildTfjsModel(config.train.backbone, { from: config.train.fineTuneAt });
+  const backbone = await buildTfjsModel(config.train.backbone, { from: config.train.fineTuneAt, ...(config.train.weights && { weights: config.train.weights }) });
   const dropout = tfl.layers.dropout({ rate: config.train.dropout, name: 'head_dropout', seed: config.seed });
   const dense = tfl.layers.dense({ units: 1, name: 'head_logit', kernelInitializer: tfl.initializers.glorotUniform({ seed: config.seed }) });
   const model = tfl.model({ inputs: backbone.inputs, outputs: dense.apply(dropout.apply(backbone.outputs[0]!)) as tfl.SymbolicTensor, name: 'covid_ct_classifier' });
@@ -195,7 +195,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
   await initWasmBackend();
   registerTrainingKernels();
   const failures: ImageError[] = [];
-  const trunk = await loadBackbone(config.train.backbone, { cut: config.train.fineTuneAt });
+  const trunk = await loadBackbone(config.train.backbone, { cut: config.train.fineTuneAt, ...(config.train.weights && { weights: config.train.weights }) });
   const { model, backbone, head } = await buildClassifier(config);
   const backboneLayers = new Set(backbone.layers.map((l) => l.name));
   const shape = trunk.outputShape;
@@ -350,7 +350,7 @@ async function saveModel(
     format: MODEL_FORMAT,
     id: `${config.train.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`,
     createdAt: new Date().toISOString(),
-    backbone: { name: config.train.backbone, sourceSha256: sha256File(run.trunk.spec.source), fineTuneAt: config.train.fineTuneAt, inputSize: run.trunk.inputSize },
+    backbone: { name: config.train.backbone, source: run.trunk.spec.source, sourceSha256: sha256File(run.trunk.spec.source), fineTuneAt: config.train.fineTuneAt, inputSize: run.trunk.inputSize },
     imageSize: config.data.imageSize,
     threshold: choice.threshold,
     thresholdRule: "Youden's J on validation",

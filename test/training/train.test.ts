@@ -1,42 +1,20 @@
 // Training and evaluation end to end on a small slice of the real COVID-CT data (linked, not copied).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { PROJECT_ROOT, resolveConfig, SHARED_ROOT } from '../../src/config/index.ts';
-import { ImageCache, listSplit, makeSplit } from '../../src/data/index.ts';
+import { PROJECT_ROOT } from '../../src/config/index.ts';
 import { buildTfjsModel } from '../../src/engine/backbone.ts';
 import { loadTfjsLayersModel } from '../../src/engine/tfjs-io.ts';
-import { namedWeights, train } from '../../src/training/train.ts';
-import { tempDir } from '../data/fixtures.ts';
-
-/** A dataset of `n` training and `m` test images per class, as symlinks to the shared COVID-CT files. */
-function smallDataset(n: number, m: number): string {
-  const root = tempDir();
-  const source = join(SHARED_ROOT, 'data', 'covid-ct');
-  for (const [split, count] of [['training-images', n], ['testing-images', m]] as const) {
-    for (const cls of ['CT_COVID', 'CT_NonCOVID']) {
-      const dir = join(root, 'covid-ct', split, cls);
-      mkdirSync(dir, { recursive: true });
-      for (const name of readdirSync(join(source, split, cls)).sort().slice(0, count)) symlinkSync(join(source, split, cls, name), join(dir, name));
-    }
-  }
-  return root;
-}
+import { namedWeights } from '../../src/training/train.ts';
+import { linkedDataset, trainLinked } from '../fixtures/covid-ct.ts';
 
 test('phase 1 trains only the head: the backbone layers keep their ImageNet weights', async () => {
-  const root = smallDataset(10, 0);
-  const config = resolveConfig({ train: { phase1: { epochs: 2 }, phase2: { epochs: 0 }, rounds: 1, views: 1 }, data: { cacheDir: join(root, 'cache') } });
-  const cache = new ImageCache(config.data.cacheDir, config.data);
-  const records = listSplit(join(root, 'covid-ct'), 'train', config);
-  const hashes = new Map<string, string>();
-  for (const r of records) hashes.set(r.path, await cache.sha256(r.path));
-  const manifest = makeSplit(records, { method: 'ordered', seed: 1, valFraction: 0.2, metadata: null, patientRegex: config.data.patientRegex, dataset: 'covid-ct', hashes });
-  const val = new Set(manifest.entries.filter((e) => e.split === 'val').map((e) => e.path));
+  const root = linkedDataset(10, 0);
   const out = join(root, 'model');
-  const result = await train(config, cache, { out, manifest, stages: [{ name: 'covid-ct', train: records.filter((r) => !val.has(r.relPath)), val: records.filter((r) => val.has(r.relPath)) }] });
+  const { config, result } = await trainLinked(root, out, { train: { phase1: { epochs: 2 }, phase2: { epochs: 0 } } });
   assert.equal(result.history.length, 2);
   assert.ok(result.card.threshold > 0 && result.card.threshold < 1);
 
@@ -50,20 +28,10 @@ test('phase 1 trains only the head: the backbone layers keep their ImageNet weig
   assert.ok(tf.any(tf.notEqual(headKernel, 0)).dataSync()[0], 'the head trained');
 });
 
-/** Trains on a small linked dataset in-process and returns the saved tail's weights by name. */
+/** Three epochs (1 + 2) over three views; returns the saved tail's weights by layer and position. */
 async function trainSmall(root: string, out: string, extra: { cacheViews?: boolean; stopAfter?: number; resume?: boolean } = {}) {
-  const config = resolveConfig({ train: { phase1: { epochs: 1 }, phase2: { epochs: 2 }, rounds: 1, views: 3 }, data: { cacheDir: join(root, 'cache') } });
-  const cache = new ImageCache(config.data.cacheDir, config.data);
-  const records = listSplit(join(root, 'covid-ct'), 'train', config);
-  const hashes = new Map<string, string>();
-  for (const r of records) hashes.set(r.path, await cache.sha256(r.path));
-  const manifest = makeSplit(records, { method: 'ordered', seed: 1, valFraction: 0.25, metadata: null, patientRegex: config.data.patientRegex, dataset: 'covid-ct', hashes });
-  const val = new Set(manifest.entries.filter((e) => e.split === 'val').map((e) => e.path));
   let epochs = 0;
-  const result = await train(config, cache, {
-    out,
-    manifest,
-    stages: [{ name: 'covid-ct', train: records.filter((r) => !val.has(r.relPath)), val: records.filter((r) => val.has(r.relPath)) }],
+  const { result } = await trainLinked(root, out, { train: { phase2: { epochs: 2 }, views: 3 } }, {
     cacheViews: extra.cacheViews,
     resume: extra.resume,
     onEpoch: () => epochs++,
@@ -76,7 +44,7 @@ async function trainSmall(root: string, out: string, extra: { cacheViews?: boole
 }
 
 test('cached and uncached trunk activations train to the same weights (K covers every view)', async () => {
-  const root = smallDataset(6, 0);
+  const root = linkedDataset(6, 0);
   const cached = await trainSmall(root, join(root, 'cached'));
   const uncached = await trainSmall(root, join(root, 'uncached'), { cacheViews: false });
   assert.equal(cached.result.history.length, 3);
@@ -85,7 +53,7 @@ test('cached and uncached trunk activations train to the same weights (K covers 
 });
 
 test('a run stopped after an epoch and resumed ends with the same weights as one never stopped', async () => {
-  const root = smallDataset(6, 0);
+  const root = linkedDataset(6, 0);
   const whole = await trainSmall(root, join(root, 'whole'));
   const stopped = await trainSmall(root, join(root, 'stopped'), { stopAfter: 2 });
   assert.match(stopped.result.stoppedEarly ?? '', /interrupted after covid-ct round 1 phase 2 epoch 1/);
@@ -97,7 +65,7 @@ test('a run stopped after an epoch and resumed ends with the same weights as one
 });
 
 test('CLI: train --evaluate writes the model directory and a self-contained report; evaluate reproduces it', () => {
-  const root = smallDataset(16, 8);
+  const root = linkedDataset(16, 8);
   const out = join(root, 'model');
   const env = { ...process.env, COVID_CT_DATA: root };
   const cli = (...args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'covid-ct.js'), ...args], { encoding: 'utf8', env });
