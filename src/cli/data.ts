@@ -8,7 +8,7 @@ import { listImages, listSplit, readMetadata } from '../data/dataset.ts';
 import { inspectDataset, writeGrid } from '../data/inspect.ts';
 import type { InspectReport } from '../data/inspect.ts';
 import { Rng } from '../data/random.ts';
-import { makeSplit } from '../data/split.ts';
+import { DEFAULT_GROUP_COLUMN, makeSplit, readGroupColumn } from '../data/split.ts';
 import { addCommonFlags, context } from './options.ts';
 import type { CommonFlags } from './options.ts';
 
@@ -53,8 +53,9 @@ export function dataCommand(): Command {
       .command('split')
       .description('train/validation split of the training folder, written as a JSON manifest')
       .addOption(new Option('--method <method>', 'how to split').choices(SPLIT_METHODS as SplitMethod[]).default('ordered'))
+      .option('--group-column <name>', `method source: the group column of provenance.csv or metadata.csv`, DEFAULT_GROUP_COLUMN)
       .option('--out <file>', 'manifest path', 'split.json'),
-  ).action(async (flags: CommonFlags & { method: SplitMethod; out: string }) => {
+  ).action(async (flags: CommonFlags & { method: SplitMethod; out: string; groupColumn: string }) => {
     const { config, datasetDir, cache } = context(flags, { split: flags.method });
     const records = listSplit(datasetDir, 'train', config);
     const hashes = new Map<string, string>();
@@ -67,11 +68,12 @@ export function dataCommand(): Command {
       patientRegex: config.data.patientRegex,
       dataset: config.data.dataset,
       hashes,
+      sourceGroups: config.split === 'source' ? readGroupColumn(datasetDir, flags.groupColumn).groups : null,
     });
     await mkdir(dirname(resolve(flags.out)), { recursive: true });
     await writeFile(flags.out, `${JSON.stringify(manifest, null, 2)}\n`);
     for (const [name, c] of Object.entries(manifest.counts)) console.log(`${name}: train ${c.train}, val ${c.val}`);
-    console.log(`patients on both sides: ${manifest.leakage.groupsOnBothSides}`);
+    console.log(`${config.split === 'source' ? `groups (${flags.groupColumn})` : 'patients'} on both sides: ${manifest.leakage.groupsOnBothSides}`);
     console.log(`wrote ${flags.out}`);
   });
 

@@ -6,7 +6,7 @@ export { ImageCache } from './cache.ts';
 export type { CachedImage } from './cache.ts';
 export { datasetPath, listImages, listSplit, readMetadata, patientIdOf } from './dataset.ts';
 export type { ImageRecord, MetadataRow, SplitFolder } from './dataset.ts';
-export { makeSplit, verifyManifest } from './split.ts';
+export { makeSplit, verifyManifest, readGroupColumn, DEFAULT_GROUP_COLUMN } from './split.ts';
 export type { SplitManifest, SplitEntry } from './split.ts';
 export { sampleAugment, applyAugment, augmenter, IDENTITY } from './augment.ts';
 export type { AugmentParams } from './augment.ts';

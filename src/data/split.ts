@@ -3,10 +3,15 @@
  * group) so a run can be reproduced exactly, with a leakage count: groups (patients) found on both sides.
  *  - ordered: the published method: per class, natural-sorted names, the last valFraction held out;
  *  - patient: whole patients to one side, about valFraction of each class's images to validation (seeded);
- *  - official: the dataset's own train/val assignment (metadata.csv `ucsd_split`).
+ *  - official: the dataset's own train/val assignment (metadata.csv `ucsd_split`);
+ *  - source: whole source groups (provenance.csv `source_group`, or another column) to one side, across classes,
+ *    about valFraction of each class's images to validation (seeded).
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { orderBy } from 'natural-orderby';
 import type { SplitMethod } from '../config/index.ts';
+import { parseCsv } from './csv.ts';
 import type { ImageRecord, MetadataRow } from './dataset.ts';
 import { patientIdOf } from './dataset.ts';
 import { DatasetError } from './errors.ts';
@@ -27,7 +32,7 @@ export interface SplitManifest {
   valFraction: number;
   dataset: string;
   counts: Record<string, { train: number; val: number }>;
-  /** Groups (patients) with images on both sides; 0 for `patient` and `official`. */
+  /** Groups (patients; source groups for `source`) with images on both sides; 0 for `patient`, `official` and `source`. */
   leakage: { groupsOnBothSides: number; groups: string[] };
   entries: SplitEntry[];
 }
@@ -41,6 +46,63 @@ export interface SplitOptions {
   dataset: string;
   /** sha256 of each record's file, by absolute path. */
   hashes: Map<string, string>;
+  /** Method `source`: the group of each image by relative path (see `readGroupColumn`). */
+  sourceGroups?: Map<string, string> | null;
+}
+
+export const DEFAULT_GROUP_COLUMN = 'source_group';
+
+/**
+ * One column of the dataset's provenance.csv or metadata.csv (the first of the two that has it), keyed by the
+ * image's relative path: the groups of split method `source`.
+ */
+export function readGroupColumn(datasetDir: string, column: string = DEFAULT_GROUP_COLUMN): { groups: Map<string, string>; file: string } {
+  const looked: string[] = [];
+  for (const name of ['provenance.csv', 'metadata.csv']) {
+    const file = join(datasetDir, name);
+    if (!existsSync(file)) continue;
+    const rows = parseCsv(readFileSync(file, 'utf8'));
+    const first = rows[0];
+    looked.push(`${name} (columns: ${first ? Object.keys(first).join(', ') : 'none'})`);
+    if (!first || !('path' in first) || !(column in first)) continue;
+    return { groups: new Map(rows.map((r) => [r.path!, r[column]!])), file };
+  }
+  throw new DatasetError(
+    `split method 'source': no column '${column}' in ${looked.length ? looked.join('; ') : `provenance.csv or metadata.csv (neither exists in ${datasetDir})`}`,
+  );
+}
+
+function sourceGroupOf(record: ImageRecord, groups: Map<string, string> | null | undefined): string {
+  if (!groups) throw new DatasetError("split method 'source' needs source groups: the dataset's provenance.csv with a source_group column, or --group-column");
+  const group = groups.get(record.relPath);
+  if (!group) throw new DatasetError(`split method 'source': ${record.relPath} has no group`);
+  return group;
+}
+
+/**
+ * Whole groups to one side, across classes (a group with images of both classes moves as one): groups in a
+ * seeded order, each taken when it brings the validation counts closer to valFraction of every class
+ * (sum of absolute deviations), as `patient` does per class.
+ */
+function sourceValidation(records: readonly ImageRecord[], groupOf: (r: ImageRecord) => string, fraction: number, seed: number): Set<string> {
+  const rng = new Rng(seed);
+  const classes = [...byClass(records).keys()];
+  const target = new Map(classes.map((c) => [c, fraction * byClass(records).get(c)!.length]));
+  const groups = new Map<string, ImageRecord[]>();
+  for (const r of records) groups.set(groupOf(r), [...(groups.get(groupOf(r)) ?? []), r]);
+  const taken = new Map(classes.map((c) => [c, 0]));
+  const deviation = (counts: Map<string, number>) => classes.reduce((sum, c) => sum + Math.abs(counts.get(c)! - target.get(c)!), 0);
+  const val = new Set<string>();
+  for (const group of rng.shuffled(orderBy([...groups.keys()], [(g: string) => g]))) {
+    const members = groups.get(group)!;
+    const after = new Map(taken);
+    for (const r of members) after.set(r.className, after.get(r.className)! + 1);
+    if (deviation(after) < deviation(taken)) {
+      for (const [c, n] of after) taken.set(c, n);
+      for (const r of members) val.add(r.path);
+    }
+  }
+  return val;
 }
 
 function byClass(records: readonly ImageRecord[]): Map<string, ImageRecord[]> {
@@ -98,13 +160,18 @@ function officialValidation(records: readonly ImageRecord[], metadata: Map<strin
 }
 
 export function makeSplit(records: readonly ImageRecord[], options: SplitOptions): SplitManifest {
-  const groupOf = (r: ImageRecord) => patientIdOf(r, options.metadata, options.patientRegex);
+  const groupOf =
+    options.method === 'source'
+      ? (r: ImageRecord) => sourceGroupOf(r, options.sourceGroups)
+      : (r: ImageRecord) => patientIdOf(r, options.metadata, options.patientRegex);
   const val =
     options.method === 'ordered'
       ? orderedValidation(records, options.valFraction)
       : options.method === 'patient'
         ? patientValidation(records, groupOf, options.valFraction, options.seed)
-        : officialValidation(records, options.metadata);
+        : options.method === 'source'
+          ? sourceValidation(records, groupOf, options.valFraction, options.seed)
+          : officialValidation(records, options.metadata);
 
   const entries: SplitEntry[] = records.map((r) => {
     const sha256 = options.hashes.get(r.path);

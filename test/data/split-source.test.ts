@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { DEFAULTS, SHARED_ROOT } from '../../src/config/index.ts';
+import type { ImageRecord, SplitManifest } from '../../src/data/index.ts';
+import { listSplit, makeSplit, readGroupColumn } from '../../src/data/index.ts';
+
+function records(cls: string, label: 0 | 1, names: string[]): ImageRecord[] {
+  return names.map((name) => ({ path: `/d/train/${cls}/${name}`, relPath: `train/${cls}/${name}`, className: cls, label }));
+}
+const hashesOf = (rs: readonly ImageRecord[]) => new Map(rs.map((r) => [r.path, `sha-${r.relPath}`]));
+const base = { valFraction: 0.2, metadata: null, patientRegex: '^(p\\d+)-', dataset: 'toy' };
+
+function groupsOnBothSides(manifest: SplitManifest): string[] {
+  const sides = new Map<string, Set<string>>();
+  for (const e of manifest.entries) sides.set(e.group, (sides.get(e.group) ?? new Set()).add(e.split));
+  return [...sides].filter(([, s]) => s.size > 1).map(([g]) => g);
+}
+
+test('source: whole groups to one side (also a group spanning both classes), about 20 % per class, seeded', () => {
+  const covid = records('CT_COVID', 1, Array.from({ length: 50 }, (_, i) => `c${i}.png`));
+  const other = records('CT_NonCOVID', 0, Array.from({ length: 40 }, (_, i) => `n${i}.png`));
+  const all = [...covid, ...other];
+  // Groups of uneven sizes; 'shared' holds images of both classes.
+  const groups = new Map<string, string>();
+  covid.forEach((r, i) => groups.set(r.relPath, i < 3 ? 'shared' : `paper:${i % 13}`));
+  other.forEach((r, i) => groups.set(r.relPath, i < 2 ? 'shared' : `patient:${i % 11}`));
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    const manifest = makeSplit(all, { ...base, seed, method: 'source', hashes: hashesOf(all), sourceGroups: groups });
+    assert.equal(manifest.method, 'source');
+    assert.deepEqual(manifest.leakage, { groupsOnBothSides: 0, groups: [] });
+    assert.deepEqual(groupsOnBothSides(manifest), []);
+    assert.ok(Math.abs(manifest.counts.CT_COVID!.val - 10) <= 4, `seed ${seed}: COVID val ${manifest.counts.CT_COVID!.val}`);
+    assert.ok(Math.abs(manifest.counts.CT_NonCOVID!.val - 8) <= 4, `seed ${seed}: non-COVID val ${manifest.counts.CT_NonCOVID!.val}`);
+    assert.equal(manifest.entries.find((e) => e.path === 'train/CT_COVID/c0.png')!.group, 'shared');
+  }
+  const again = (seed: number) => makeSplit(all, { ...base, seed, method: 'source', hashes: hashesOf(all), sourceGroups: groups });
+  assert.deepEqual(again(3), again(3));
+  assert.notDeepEqual(again(3).entries.map((e) => e.split), again(4).entries.map((e) => e.split));
+});
+
+test('source: missing groups are errors naming the file or the remedy', () => {
+  const all = records('CT_COVID', 1, ['a.png', 'b.png']);
+  assert.throws(() => makeSplit(all, { ...base, seed: 1, method: 'source', hashes: hashesOf(all) }), /needs source groups/);
+  const partial = new Map([['train/CT_COVID/a.png', 'g1']]);
+  assert.throws(() => makeSplit(all, { ...base, seed: 1, method: 'source', hashes: hashesOf(all), sourceGroups: partial }), /train\/CT_COVID\/b\.png has no group/);
+  assert.throws(() => readGroupColumn('/nonexistent-dataset'), /no column 'source_group' in provenance\.csv or metadata\.csv/);
+});
+
+const dataset = join(SHARED_ROOT, 'data', 'covid-ct');
+test('source on the real provenance.csv: no source_group on both sides, for several seeds', { skip: !existsSync(join(dataset, 'provenance.csv')) }, () => {
+  const all = listSplit(dataset, 'train', DEFAULTS);
+  const { groups, file } = readGroupColumn(dataset);
+  assert.match(file, /provenance\.csv$/);
+  const hashes = hashesOf(all);
+  for (const seed of [42, 1, 2]) {
+    const manifest = makeSplit(all, { ...base, dataset: 'covid-ct', seed, method: 'source', hashes, sourceGroups: groups });
+    assert.equal(manifest.leakage.groupsOnBothSides, 0);
+    assert.deepEqual(groupsOnBothSides(manifest), []);
+    // The known cross-split patient of paper 2020.03.13.20035212 (SOURCE.md) stays on one side.
+    const paper = manifest.entries.filter((e) => e.group === 'paper:2020.03.13.20035212');
+    assert.ok(paper.length > 0 && new Set(paper.map((e) => e.split)).size === 1);
+    const { CT_COVID: covid, CT_NonCOVID: other } = manifest.counts;
+    assert.ok(covid!.val >= 35 && covid!.val <= 65, `COVID val ${covid!.val}`);
+    assert.ok(other!.val >= 45 && other!.val <= 72, `non-COVID val ${other!.val}`);
+  }
+  // The same check through patient ids of metadata.csv (--group-column patient_id).
+  const byPatient = readGroupColumn(dataset, 'patient_id');
+  assert.match(byPatient.file, /metadata\.csv$/);
+  assert.equal(makeSplit(all, { ...base, seed: 42, method: 'source', hashes, sourceGroups: byPatient.groups }).leakage.groupsOnBothSides, 0);
+});
