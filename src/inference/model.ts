@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
-import type { Config } from '../config/index.ts';
+import type { Config, PreprocessConfig } from '../config/index.ts';
+import { DEFAULTS } from '../config/index.ts';
+import { imagePipeline } from '../data/pipeline.ts';
 import type { DecodedImage } from '../data/decode.ts';
 import { loadBackbone } from '../engine/backbone.ts';
 import { sha256File } from '../engine/cache.ts';
@@ -26,6 +28,8 @@ export interface ModelCard {
   createdAt: string;
   backbone: { name: string; source: string; sourceSha256: string; fineTuneAt: string; inputSize: number };
   imageSize: number;
+  /** The deterministic preprocessing the model was trained with (lung crop, grayscale), repeated at inference. */
+  preprocess: PreprocessConfig;
   /** Decision threshold chosen on validation. */
   threshold: number;
   thresholdRule: string;
@@ -41,15 +45,16 @@ export class ModelError extends Error {
   override name = 'ModelError';
 }
 
-/** Resizes a decoded image to the trunk's square input (bilinear, as the decoder), as float32 0-255. */
+/** Resizes an RGB image (a decoded image of any size, or raw size x size bytes) to the trunk's square input, as float32 0-255. */
 export async function toTrunkInput(image: DecodedImage | Uint8Array, size: number, inputSize: number): Promise<Float32Array> {
-  const data = image instanceof Uint8Array ? image : image.data;
-  const side = image instanceof Uint8Array ? size : image.width;
-  const resized = side === inputSize ? data : await sharp(data, { raw: { width: side, height: side, channels: 3 } }).resize(inputSize, inputSize, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+  const { data, width, height } = image instanceof Uint8Array ? { data: image, width: size, height: size } : image;
+  if (width === inputSize && height === inputSize) return Float32Array.from(data);
+  // Bilinear and aspect ratio not kept, as the decoder's resize.
+  const resized = await sharp(data, { raw: { width, height, channels: 3 } }).resize(inputSize, inputSize, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
   return Float32Array.from(resized);
 }
 
-/** Trunk activations of square RGB images, batch by batch, in input order. */
+/** Trunk activations of RGB images, batch by batch, in input order. */
 export async function trunkActivations(trunk: Backbone, images: ReadonlyArray<DecodedImage | Uint8Array>, size: number, batchSize = 32): Promise<Float32Array> {
   const out = new Float32Array(images.length * trunk.outputSize);
   const pixels = trunk.inputSize * trunk.inputSize * 3;
@@ -84,8 +89,10 @@ export interface LoadedModel {
   card: ModelCard;
   trunk: Backbone;
   tail: tfl.LayersModel;
-  /** P(COVID) for each image (decoded RGB, any square size). */
-  predict(images: ReadonlyArray<DecodedImage>): Promise<Float32Array>;
+  /** The model's deterministic preprocessing (lung crop, grayscale), as in training. */
+  prepare(image: DecodedImage, onWarning?: (warning: string) => void): DecodedImage;
+  /** P(COVID) for each image (decoded RGB, any size): prepared, then trunk and tail. */
+  predict(images: ReadonlyArray<DecodedImage>, onWarning?: (warning: string) => void): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 
@@ -105,13 +112,16 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   }
   const trunk = await loadBackbone(card.backbone.name, { cut: card.backbone.fineTuneAt, ...(source?.endsWith('.h5') && { weights: source }) });
   const tail = await loadTfjsLayersModel(join(dir, 'tail', 'model.json'));
+  // Models written before preprocessing existed had none.
+  const pipeline = imagePipeline(card.preprocess ?? { ...DEFAULTS.preprocess, grayscale: false, jpegReencode: false, lungCrop: false });
   return {
     dir,
     card,
     trunk,
     tail,
-    async predict(images) {
-      const activations = await trunkActivations(trunk, images, card.imageSize);
+    prepare: pipeline.prepare,
+    async predict(images, onWarning) {
+      const activations = await trunkActivations(trunk, images.map((image) => pipeline.prepare(image, onWarning)), card.imageSize);
       return tailProbabilities(tail, activations, trunk.outputShape);
     },
     async dispose() {

@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Config } from '../config/index.ts';
-import { augmenter } from '../data/augment.ts';
 import type { ImageCache } from '../data/cache.ts';
 import type { ImageRecord } from '../data/dataset.ts';
 import type { ImageError } from '../data/errors.ts';
 import { loadImages } from '../data/loader.ts';
+import { imagePipeline } from '../data/pipeline.ts';
 import type { LoadedImage } from '../data/loader.ts';
 import { Rng } from '../data/random.ts';
 import type { SplitManifest } from '../data/split.ts';
@@ -76,13 +76,21 @@ async function trunkFeatures(stage: StageData, trunk: Backbone, cache: ImageCach
   const train = await loadAll(stage.train, cache, config, failures);
   const val = await loadAll(stage.val, cache, config, failures);
   if (train.length === 0 || val.length === 0) throw new TrainingError(`${stage.name}: no readable ${train.length === 0 ? 'training' : 'validation'} images`);
-  const augment = augmenter(config.augment);
-  const compute = (v: number) => {
+  const pipeline = imagePipeline(config.preprocess, config.augment);
+  let fallbacks = 0;
+  const prepare = (images: LoadedImage[]) => images.map((image) => pipeline.prepare(image, () => fallbacks++));
+  const preparedTrain = prepare(train);
+  const compute = async (v: number) => {
     const rng = new Rng(config.seed * 7919 + v);
-    return trunkActivations(trunk, train.map((image) => augment(image, rng)), config.data.imageSize);
+    // In order, one image at a time: every draw comes from this view's generator in a fixed sequence.
+    const inputs: Uint8Array[] = [];
+    for (const image of preparedTrain) inputs.push(await pipeline.randomView(image, rng));
+    return trunkActivations(trunk, inputs, config.data.imageSize);
   };
-  const cached = cacheViews ? await Promise.all(Array.from({ length: config.train.views }, (_, v) => compute(v))) : [];
-  const valFeatures = await trunkActivations(trunk, val, config.data.imageSize);
+  const cached: Float32Array[] = [];
+  if (cacheViews) for (let v = 0; v < config.train.views; v++) cached.push(await compute(v));
+  const valFeatures = await trunkActivations(trunk, prepare(val), config.data.imageSize);
+  if (config.preprocess.lungCrop) log(`${stage.name}: lung crop fell back to the whole image for ${fallbacks} of ${train.length + val.length} images`);
   log(`${stage.name}: trunk activations for ${cacheViews ? config.train.views : 0} views of ${train.length} training and ${val.length} validation images in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return {
     view: (v) => (cacheViews ? Promise.resolve(cached[v % config.train.views]!) : compute(v % config.train.views)),
@@ -352,6 +360,7 @@ async function saveModel(
     createdAt: new Date().toISOString(),
     backbone: { name: config.train.backbone, source: run.trunk.spec.source, sourceSha256: sha256File(run.trunk.spec.source), fineTuneAt: config.train.fineTuneAt, inputSize: run.trunk.inputSize },
     imageSize: config.data.imageSize,
+    preprocess: config.preprocess,
     threshold: choice.threshold,
     thresholdRule: "Youden's J on validation",
     classes: config.data.classes,
