@@ -21,6 +21,12 @@ function printInspect(report: InspectReport): void {
         ` | ${fmt(c.formats)} | modes: ${fmt(c.modes)} | width ${c.width.min}-${c.width.max}, height ${c.height.min}-${c.height.max}` +
         ` | not grey ${c.notGrey}, colour marks ${c.colourMarked}${c.sampleGrid ? ` | grid ${c.sampleGrid}` : ''}`,
     );
+    const q = (x: { q1: number; median: number; q3: number }) => `${x.q1}/${x.median}/${x.q3}`;
+    console.log(
+      `${''.padEnd(18)} shares: ${Object.entries(c.shares.formats).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}` +
+        ` | not grey ${c.shares.notGrey.toFixed(2)} | colour marks ${c.shares.colourMarked.toFixed(2)}` +
+        ` | size quartiles (q1/median/q3) width ${q(c.sizeQuartiles.width)}, height ${q(c.sizeQuartiles.height)}`,
+    );
   }
   const exact = report.duplicates.filter((d) => d.kind === 'exact');
   const near = report.duplicates.filter((d) => d.kind === 'near');

@@ -12,6 +12,6 @@ export { sampleAugment, applyAugment, augmenter, IDENTITY } from './augment.ts';
 export type { AugmentParams } from './augment.ts';
 export { loadImages, batches, batchTensors, mapLimit } from './loader.ts';
 export type { Batch, LoadedImage } from './loader.ts';
-export { inspectDataset, differenceHash, writeGrid, NEAR_DUPLICATE_BITS, NEAR_DUPLICATE_CORRELATION, normalisedThumbnail } from './inspect.ts';
-export type { InspectReport, ClassSummary, DuplicatePair } from './inspect.ts';
+export { inspectDataset, differenceHash, writeGrid, NEAR_DUPLICATE_BITS, NEAR_DUPLICATE_CORRELATION, normalisedThumbnail, imageFacts, quartiles } from './inspect.ts';
+export type { InspectReport, ClassSummary, DuplicatePair, ImageFacts, Quartiles } from './inspect.ts';
 export { Rng } from './random.ts';

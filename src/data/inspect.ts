@@ -7,10 +7,11 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Config } from '../config/index.ts';
+import { DEFAULTS } from '../config/index.ts';
 import type { ImageCache } from './cache.ts';
 import type { ImageRecord, SplitFolder } from './dataset.ts';
 import { listSplit } from './dataset.ts';
-import type { DecodedImage, ImageInfo } from './decode.ts';
+import type { DecodedImage, ImageFormat, ImageInfo } from './decode.ts';
 import { probeImage, readImageFile } from './decode.ts';
 import { ImageError } from './errors.ts';
 import { mapLimit } from './loader.ts';
@@ -28,7 +29,31 @@ export interface ClassSummary {
   notGrey: number;
   /** Images with clearly coloured pixels (marks, arrows, tinted labels). */
   colourMarked: number;
+  /** The same as fractions of the readable images (4 decimals): each container format, not grey, colour-marked. */
+  shares: { formats: Record<string, number>; notGrey: number; colourMarked: number };
+  /** Stored sizes: quartiles of width and height (linear interpolation, as numpy's default). */
+  sizeQuartiles: { width: Quartiles; height: Quartiles };
   sampleGrid?: string;
+}
+
+export interface Quartiles {
+  q1: number;
+  median: number;
+  q3: number;
+}
+
+/** Facts about one image file that a model could use as a shortcut: its container and its colour. */
+export interface ImageFacts {
+  path: string;
+  sha256: string;
+  format: ImageFormat;
+  mode: string;
+  width: number;
+  height: number;
+  /** Channels differ somewhere (not pure grey). */
+  notGrey: boolean;
+  /** Clearly coloured pixels (marks, arrows, tinted labels). */
+  colourMarked: boolean;
 }
 
 export interface DuplicatePair {
@@ -60,6 +85,41 @@ interface Analysed {
   thumbnail: Float64Array;
   notGrey: boolean;
   colourMarked: boolean;
+}
+
+/** Header facts and colour of one file (colour judged on the cached size x size decode). */
+async function analyseFile(path: string, cache: ImageCache, size: number): Promise<{ facts: ImageFacts; info: ImageInfo; image: DecodedImage }> {
+  const info = await probeImage(await readImageFile(path, cache.limits), path, cache.limits);
+  const image = await cache.load(path, size);
+  const facts: ImageFacts = { path, sha256: image.sha256, format: info.format, mode: info.mode, width: info.width, height: info.height, ...colourStats(image) };
+  return { facts, info, image };
+}
+
+/**
+ * The shortcut facts (container by content, colour) of each file, keyed by path, computed as `data inspect` does
+ * (colour on the size x size decode from the cache; use the training image size so the cache is shared).
+ * An unreadable file is an ImageError.
+ */
+export async function imageFacts(paths: readonly string[], cache: ImageCache, size: number = DEFAULTS.data.imageSize): Promise<Map<string, ImageFacts>> {
+  const facts = await mapLimit([...paths], 4, async (path) => (await analyseFile(path, cache, size)).facts);
+  return new Map(facts.map((f) => [f.path, f]));
+}
+
+/** Quartiles with linear interpolation between order statistics (numpy.percentile's default). */
+export function quartiles(values: readonly number[]): Quartiles {
+  if (values.length === 0) return { q1: NaN, median: NaN, q3: NaN };
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => {
+    const position = q * (sorted.length - 1);
+    const low = Math.floor(position);
+    const high = Math.min(sorted.length - 1, low + 1);
+    return sorted[low]! + (sorted[high]! - sorted[low]!) * (position - low);
+  };
+  return { q1: at(0.25), median: at(0.5), q3: at(0.75) };
+}
+
+function share(part: number, whole: number): number {
+  return whole === 0 ? 0 : Number((part / whole).toFixed(4));
 }
 
 /** 64-bit difference hash: 9x8 grey thumbnail, one bit per horizontal neighbour comparison. */
@@ -163,9 +223,8 @@ export async function inspectDataset(datasetDir: string, config: Config, cache: 
     const records = listSplit(datasetDir, split, config);
     const results = await mapLimit(records, 4, async (record): Promise<Analysed | null> => {
       try {
-        const info = await probeImage(await readImageFile(record.path, cache.limits), record.path, cache.limits);
-        const image = await cache.load(record.path, size);
-        return { record, split, sha256: image.sha256, info, hash: differenceHash(image), thumbnail: normalisedThumbnail(image), ...colourStats(image) };
+        const { facts, info, image } = await analyseFile(record.path, cache, size);
+        return { record, split, sha256: facts.sha256, info, hash: differenceHash(image), thumbnail: normalisedThumbnail(image), notGrey: facts.notGrey, colourMarked: facts.colourMarked };
       } catch (error) {
         if (options.strict || !(error instanceof ImageError)) throw error;
         unreadable.push({ file: error.file, reason: error.reason });
@@ -182,17 +241,26 @@ export async function inspectDataset(datasetDir: string, config: Config, cache: 
       const count = members.length + unreadable.filter((u) => u.file.includes(`/${split === 'train' ? config.data.trainDir : config.data.testDir}/${spec.name}/`)).length;
       const tally = (key: (a: Analysed) => string) =>
         members.reduce<Record<string, number>>((acc, a) => ((acc[key(a)] = (acc[key(a)] ?? 0) + 1), acc), {});
+      const formats = tally((a) => a.info.format);
+      const notGrey = members.filter((a) => a.notGrey).length;
+      const colourMarked = members.filter((a) => a.colourMarked).length;
       const summary: ClassSummary = {
         split,
         className: spec.name,
         count,
         readable: members.length,
-        formats: tally((a) => a.info.format),
+        formats,
         modes: tally((a) => `${a.info.format.toUpperCase()} ${a.info.mode}`),
         width: { min: Math.min(...members.map((a) => a.info.width)), max: Math.max(...members.map((a) => a.info.width)) },
         height: { min: Math.min(...members.map((a) => a.info.height)), max: Math.max(...members.map((a) => a.info.height)) },
-        notGrey: members.filter((a) => a.notGrey).length,
-        colourMarked: members.filter((a) => a.colourMarked).length,
+        notGrey,
+        colourMarked,
+        shares: {
+          formats: Object.fromEntries(Object.entries(formats).map(([format, n]) => [format, share(n, members.length)])),
+          notGrey: share(notGrey, members.length),
+          colourMarked: share(colourMarked, members.length),
+        },
+        sizeQuartiles: { width: quartiles(members.map((a) => a.info.width)), height: quartiles(members.map((a) => a.info.height)) },
       };
       if (options.gridDir && members.length > 0) {
         summary.sampleGrid = join(options.gridDir, `samples-${split}-${spec.name}.png`);
