@@ -27,7 +27,7 @@ import { initWasmBackend, registerTrainingKernels } from '../engine/kernels/inde
 import { sha256File } from '../engine/cache.ts';
 import { saveTfjsLayersModel } from '../engine/tfjs-io.ts';
 import { localBatchGradients, runTail, TailWorkerPool, trainableVariables } from '../engine/train/index.ts';
-import { confusionFromPredictions, predict, ratesFromCounts, youdenThreshold } from '../evaluation/metrics.ts';
+import { confusionFromPredictions, predict, ratesFromCounts, rocAuc, youdenThreshold } from '../evaluation/metrics.ts';
 import type { EpochMetrics, EpochRecord } from '../evaluation/plots.ts';
 import { trainingHistorySvg } from '../evaluation/plots.ts';
 import { writeFigure } from '../evaluation/report.ts';
@@ -370,6 +370,7 @@ async function saveModel(
       sensitivity: atThreshold.sensitivity,
       specificity: atThreshold.specificity,
       youdenJ: choice.j,
+      auc: rocAuc(labels, probabilities),
       images: labels.length,
     },
     seed: config.seed,
@@ -377,6 +378,9 @@ async function saveModel(
   };
   await writeFile(join(out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
   await writeFile(join(out, 'history.json'), `${JSON.stringify(run.history, null, 2)}\n`);
+  // Per-image validation scores of the kept weights: the threshold's evidence, and material for probes and ensembles.
+  const validation = run.lastVal.valRecords.map((r, i) => ({ path: r.relPath, label: r.label, probability: run.valProbabilities[i]! }));
+  await writeFile(join(out, 'validation-predictions.json'), `${JSON.stringify(validation, null, 2)}\n`);
   await writeFigure(join(out, 'training-history'), trainingHistorySvg(run.history));
   return { card, history: run.history, failures: run.failures, dir: out };
 }
