@@ -1,7 +1,7 @@
 // The JSON API over real loopback HTTP: uploads of every kind, limits, the log, concurrency, graceful shutdown.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
@@ -83,12 +83,18 @@ test('errors are JSON with 4xx: oversized 413, too many pixels 413, wrong type 4
   assert.equal((await fetch(`${server.url}/report`)).status, 404, 'the tiny model has no evaluation report');
 });
 
-test('health, model card, page', async () => {
+test('health, model card with the evaluation report link, page', async () => {
   const health = (await (await fetch(`${server.url}/api/health`)).json()) as Record<string, unknown>;
   assert.deepEqual([health.status, health.model], ['ok', model.card.id]);
   const card = (await (await fetch(`${server.url}/api/model`)).json()) as { card: { id: string }; limits: string };
   assert.equal(card.card.id, model.card.id);
   assert.match(card.limits, /not a diagnostic device/);
+  mkdirSync(join(model.dir, 'evaluation'), { recursive: true });
+  writeFileSync(join(model.dir, 'evaluation', 'report.html'), '<!doctype html><title>report</title>');
+  const withReport = (await (await fetch(`${server.url}/api/model`)).json()) as { report: string | null };
+  assert.equal(withReport.report, '/report');
+  const report = await fetch(`${server.url}/report`);
+  assert.deepEqual([report.status, await report.text()], [200, '<!doctype html><title>report</title>']);
   const page = await (await fetch(server.url)).text();
   assert.match(page, /Research software, not a diagnostic device\./);
   assert.doesNotMatch(page, /(src|href)="https?:/);
