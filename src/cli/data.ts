@@ -1,6 +1,8 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import sharp from 'sharp';
 import { PROJECT_ROOT, SPLIT_METHODS } from '../config/index.ts';
 import type { SplitMethod } from '../config/index.ts';
 import { augmenter } from '../data/augment.ts';
@@ -8,6 +10,9 @@ import { listImages, listSplit, readMetadata } from '../data/dataset.ts';
 import { inspectDataset, writeGrid } from '../data/inspect.ts';
 import type { InspectReport } from '../data/inspect.ts';
 import { Rng } from '../data/random.ts';
+import { lungMask } from '../data/preprocess/lungs.ts';
+import type { LungMask } from '../data/preprocess/lungs.ts';
+import type { DecodedImage } from '../data/decode.ts';
 import { DEFAULT_GROUP_COLUMN, makeSplit, readGroupColumn } from '../data/split.ts';
 import { addCommonFlags, context } from './options.ts';
 import type { CommonFlags } from './options.ts';
@@ -36,6 +41,28 @@ function printInspect(report: InspectReport): void {
   }
   console.log(`unreadable files: ${report.unreadable.length}`);
   for (const u of report.unreadable) console.log(`  ${u.file}: ${u.reason}`);
+}
+
+/** The image with the lungs tinted green and their box outlined in yellow; a red frame when none were found. */
+function drawLungs(image: DecodedImage, lungs: LungMask): Uint8Array {
+  const { width: w } = image;
+  const out = Uint8Array.from(image.data);
+  for (let i = 0; i < lungs.mask.length; i++) {
+    if (!lungs.mask[i]) continue;
+    out[i * 3] = Math.round(out[i * 3]! * 0.6);
+    out[i * 3 + 1] = Math.round(out[i * 3 + 1]! * 0.6 + 255 * 0.4);
+    out[i * 3 + 2] = Math.round(out[i * 3 + 2]! * 0.6);
+  }
+  const { x, y, width, height } = lungs.box;
+  const colour = lungs.found ? [255, 220, 0] : [255, 0, 0];
+  const thick = lungs.found ? 1 : 3;
+  for (let yy = y; yy < y + height; yy++) {
+    for (let xx = x; xx < x + width; xx++) {
+      const edge = xx - x < thick || x + width - 1 - xx < thick || yy - y < thick || y + height - 1 - yy < thick;
+      if (edge) out.set(colour, (yy * w + xx) * 3);
+    }
+  }
+  return out;
 }
 
 export function dataCommand(): Command {
@@ -81,6 +108,52 @@ export function dataCommand(): Command {
     for (const [name, c] of Object.entries(manifest.counts)) console.log(`${name}: train ${c.train}, val ${c.val}`);
     console.log(`${config.split === 'source' ? `groups (${flags.groupColumn})` : 'patients'} on both sides: ${manifest.leakage.groupsOnBothSides}`);
     console.log(`wrote ${flags.out}`);
+  });
+
+  addCommonFlags(
+    data
+      .command('lungs')
+      .description('lung masks (classical segmentation) over 9 samples per class, and how many images of the split get plausible lungs')
+      .requiredOption('--preview <file>', 'PNG to write: one 3x3 grid per class, side by side in class order')
+      .addOption(new Option('--split <split>', 'split folder').choices(['train', 'test']).default('train')),
+  ).action(async (flags: CommonFlags & { preview: string; split: 'train' | 'test' }) => {
+    const { config, datasetDir, cache } = context(flags);
+    const cell = 256;
+    const records = listSplit(datasetDir, flags.split, config);
+    const rng = new Rng(config.seed);
+    const scratch = await mkdtemp(join(tmpdir(), 'covid-ct-lungs-'));
+    const grids: string[] = [];
+    try {
+      for (const spec of config.data.classes) {
+        const members = records.filter((r) => r.className === spec.name);
+        const reasons = new Map<string, number>();
+        let found = 0;
+        for (const r of members) {
+          const lungs = lungMask(await cache.load(r.path, cell));
+          if (lungs.found) found++;
+          else {
+            const reason = lungs.reason!.replace(/\d+(\.\d+)? %/g, 'N %');
+            reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+          }
+        }
+        console.log(`${flags.split} ${spec.name}: plausible lungs in ${found}/${members.length} images`);
+        for (const [reason, n] of reasons) console.log(`  ${n} without: ${reason}`);
+        const samples = rng.shuffled(members).slice(0, 9);
+        const grid = join(scratch, `${spec.name}.png`);
+        await writeGrid(samples.map((r) => r.path), cache, grid, (image) => drawLungs(image, lungMask(image)));
+        grids.push(grid);
+        console.log(`  samples (row by row): ${samples.map((r) => r.relPath.slice(r.relPath.lastIndexOf('/') + 1)).join(', ')}`);
+      }
+      const side = cell * 3 + 8;
+      await mkdir(dirname(resolve(flags.preview)), { recursive: true });
+      await sharp({ create: { width: grids.length * (side + 16) - 16, height: side, channels: 3, background: '#ffffff' } })
+        .composite(grids.map((input, i) => ({ input, left: i * (side + 16), top: 0 })))
+        .png()
+        .toFile(resolve(flags.preview));
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+    console.log(`wrote ${flags.preview} (${config.data.classes.map((c) => c.name).join(' | ')}; green: lungs, yellow: their box, red frame: no plausible lungs)`);
   });
 
   addCommonFlags(
