@@ -3,7 +3,7 @@ import { backboneCommand } from './backbone.ts';
 import { dataCommand } from './data.ts';
 import { predictCommand } from './predict.ts';
 import { serveCommand } from './serve.ts';
-import { evaluateCommand, trainCommand } from './train.ts';
+import { ensembleCommand, evaluateCommand, trainCommand } from './train.ts';
 
 
 export function buildProgram(): Command {
@@ -16,6 +16,7 @@ export function buildProgram(): Command {
   program.addCommand(dataCommand());
   program.addCommand(trainCommand());
   program.addCommand(evaluateCommand());
+  program.addCommand(ensembleCommand());
   program.addCommand(backboneCommand());
   program.addCommand(predictCommand());
   program.addCommand(serveCommand());

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { Config, DeepPartial } from '../config/index.ts';
 import { resolveDataRoot } from '../config/index.ts';
 import type { ImageCache } from '../data/cache.ts';
@@ -13,6 +13,9 @@ import { headlineText } from '../evaluation/evaluate.ts';
 import { evaluateModel } from '../evaluation/evaluate-model.ts';
 import type { StageData } from '../training/train.ts';
 import { train } from '../training/train.ts';
+import { createEnsemble } from '../inference/ensemble.ts';
+import { TTA_MODES } from '../inference/model.ts';
+import type { Tta } from '../inference/model.ts';
 import { addCommonFlags, context, integer } from './options.ts';
 import type { CommonFlags } from './options.ts';
 
@@ -190,13 +193,26 @@ function verifyResumedSplit(dir: string, manifest: SplitManifest): void {
 export function evaluateCommand(): Command {
   return addCommonFlags(
     new Command('evaluate')
-      .description("evaluate a saved model on the test folder with the model's own threshold; writes report.html and metrics.json")
-      .requiredOption('--model <dir>', 'model directory written by train')
+      .description("evaluate a saved model or ensemble on the test folder with the model's own threshold; writes report.html and metrics.json")
+      .requiredOption('--model <dir>', 'model directory written by train or ensemble')
+      .addOption(new Option('--tta <mode>', 'test-time augmentation').choices(TTA_MODES as Tta[]).default('none'))
       .option('--out <dir>', 'report folder (default <model>/evaluation)'),
-  ).action(async (flags: CommonFlags & { model: string; out?: string }) => {
+  ).action(async (flags: CommonFlags & { model: string; out?: string; tta: Tta }) => {
     const ctx = context(flags);
-    const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined);
+    const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined, { tta: flags.tta });
     console.log(headlineText(report.evaluation));
     console.log(`report: ${report.written.html}`);
   });
+}
+
+export function ensembleCommand(): Command {
+  return new Command('ensemble')
+    .description('average several models (same validation split); the threshold is chosen on their averaged validation scores')
+    .requiredOption('--models <dirs...>', 'member model directories (two or more)')
+    .requiredOption('--out <dir>', 'ensemble directory: usable wherever a model directory is')
+    .action(async (flags: { models: string[]; out: string }) => {
+      const card = await createEnsemble(flags.models, resolve(flags.out));
+      const v = card.validation;
+      console.log(`ensemble of ${flags.models.length} saved to ${resolve(flags.out)} (threshold ${card.threshold.toFixed(4)}, validation AUC ${v.auc!.toFixed(3)}, accuracy ${v.accuracy!.toFixed(3)})`);
+    });
 }

@@ -7,6 +7,7 @@ import { listSplit } from '../data/dataset.ts';
 import { DatasetError } from '../data/errors.ts';
 import { loadImages } from '../data/loader.ts';
 import { loadModel } from '../inference/model.ts';
+import type { LoadModelOptions } from '../inference/model.ts';
 import type { Evaluation } from './evaluate.ts';
 import { evaluatePredictions } from './evaluate.ts';
 import type { EpochRecord } from './plots.ts';
@@ -19,8 +20,13 @@ export interface ModelEvaluation {
   failures: string[];
 }
 
-export async function evaluateModel(modelDir: string, ctx: { config: Config; datasetDir: string; cache: ImageCache }, out = join(modelDir, 'evaluation')): Promise<ModelEvaluation> {
-  const model = await loadModel(modelDir);
+export async function evaluateModel(
+  modelDir: string,
+  ctx: { config: Config; datasetDir: string; cache: ImageCache },
+  out = join(modelDir, 'evaluation'),
+  options: LoadModelOptions = {},
+): Promise<ModelEvaluation> {
+  const model = await loadModel(modelDir, options);
   try {
     const { config, datasetDir, cache } = ctx;
     const records = listSplit(datasetDir, 'test', config);
@@ -40,6 +46,7 @@ export async function evaluateModel(modelDir: string, ctx: { config: Config; dat
         model: `${model.card.id} (${modelDir})`,
         backbone: `${model.card.backbone.name}, fine-tuned from ${model.card.backbone.fineTuneAt}`,
         threshold: `${model.card.threshold.toFixed(4)} (${model.card.thresholdRule})`,
+        'test-time augmentation': options.tta ?? 'none',
         'test folder': join(datasetDir, config.data.testDir),
         'unreadable test images': failures.length ? failures.map((f) => f.message).join('; ') : 'none',
       },

@@ -4,7 +4,7 @@
  * P(COVID) = sigmoid(logit). A saved model directory holds everything evaluate and predict need.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
@@ -20,10 +20,15 @@ import { loadTfjsLayersModel } from '../engine/tfjs-io.ts';
 import { tailLogits } from '../engine/train/index.ts';
 
 export const MODEL_FORMAT = 'covid-ct-model/1';
+export const ENSEMBLE_FORMAT = 'covid-ct-ensemble/1';
+
+/** Test-time augmentation: 'flips' averages P(COVID) over the image and its horizontal and vertical mirrors. */
+export type Tta = 'none' | 'flips';
+export const TTA_MODES: readonly Tta[] = ['none', 'flips'];
 
 /** model.json of a saved model directory. */
 export interface ModelCard {
-  format: typeof MODEL_FORMAT;
+  format: typeof MODEL_FORMAT | typeof ENSEMBLE_FORMAT;
   id: string;
   createdAt: string;
   backbone: { name: string; source: string; sourceSha256: string; fineTuneAt: string; inputSize: number };
@@ -37,6 +42,8 @@ export interface ModelCard {
   validation: Record<string, number>;
   seed: number;
   disclaimer: string;
+  /** Ensembles: the member model directories (relative to the ensemble's), whose probabilities are averaged. */
+  members?: string[];
 }
 
 export const DISCLAIMER = 'Research software, not a diagnostic device.';
@@ -87,23 +94,51 @@ export function tailProbabilities(tail: tfl.LayersModel, activations: Float32Arr
 export interface LoadedModel {
   dir: string;
   card: ModelCard;
+  /** The trunk and tail (of the first member, for an ensemble: Grad-CAM explains that member). */
   trunk: Backbone;
   tail: tfl.LayersModel;
   /** The model's deterministic preprocessing (lung crop, grayscale), as in training. */
   prepare(image: DecodedImage, onWarning?: (warning: string) => void): DecodedImage;
-  /** P(COVID) for each image (decoded RGB, any size): prepared, then trunk and tail. */
+  /** P(COVID) for each image (decoded RGB, any size): prepared, then trunk and tail (averaged over TTA views and members). */
   predict(images: ReadonlyArray<DecodedImage>, onWarning?: (warning: string) => void): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 
-export async function loadModel(dir: string): Promise<LoadedModel> {
+export interface LoadModelOptions {
+  tta?: Tta;
+}
+
+function readCard(dir: string): ModelCard {
   let card: ModelCard;
   try {
     card = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelCard;
   } catch (error) {
     throw new ModelError(`${dir}: not a covid-ct model directory (model.json: ${(error as Error).message})`);
   }
-  if (card.format !== MODEL_FORMAT) throw new ModelError(`${dir}/model.json: format '${card.format}', expected '${MODEL_FORMAT}'`);
+  if (card.format !== MODEL_FORMAT && card.format !== ENSEMBLE_FORMAT) {
+    throw new ModelError(`${dir}/model.json: format '${card.format}', expected '${MODEL_FORMAT}' or '${ENSEMBLE_FORMAT}'`);
+  }
+  return card;
+}
+
+function mirrored(image: DecodedImage, horizontal: boolean): DecodedImage {
+  const { width: w, height: h, data } = image;
+  const out = new Uint8Array(data.length);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const from = ((horizontal ? y : h - 1 - y) * w + (horizontal ? w - 1 - x : x)) * 3;
+      out.set(data.subarray(from, from + 3), (y * w + x) * 3);
+    }
+  }
+  return { data: out, width: w, height: h };
+}
+
+/** Loads a model or an ensemble directory. */
+export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  const tta = options.tta ?? 'none';
+  if (!TTA_MODES.includes(tta)) throw new ModelError(`tta must be one of ${TTA_MODES.join(', ')}, got '${tta}'`);
+  const card = readCard(dir);
+  if (card.format === ENSEMBLE_FORMAT) return loadEnsemble(dir, card, options);
   await initWasmBackend();
   // The trunk must be the one the tail was trained on: same weight file, same bytes.
   const source = card.backbone.source;
@@ -114,6 +149,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   const tail = await loadTfjsLayersModel(join(dir, 'tail', 'model.json'));
   // Models written before preprocessing existed had none.
   const pipeline = imagePipeline(card.preprocess ?? { ...DEFAULTS.preprocess, grayscale: false, jpegReencode: false, lungCrop: false });
+  const probabilities = async (images: DecodedImage[]) => tailProbabilities(tail, await trunkActivations(trunk, images, card.imageSize), trunk.outputShape);
   return {
     dir,
     card,
@@ -121,12 +157,50 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     tail,
     prepare: pipeline.prepare,
     async predict(images, onWarning) {
-      const activations = await trunkActivations(trunk, images.map((image) => pipeline.prepare(image, onWarning)), card.imageSize);
-      return tailProbabilities(tail, activations, trunk.outputShape);
+      const prepared = images.map((image) => pipeline.prepare(image, onWarning));
+      const result = await probabilities(prepared);
+      if (tta === 'flips') {
+        for (const horizontal of [true, false]) {
+          const flipped = await probabilities(prepared.map((image) => mirrored(image, horizontal)));
+          for (let i = 0; i < result.length; i++) result[i]! += flipped[i]!;
+        }
+        for (let i = 0; i < result.length; i++) result[i]! /= 3;
+      }
+      return result;
     },
     async dispose() {
       tail.dispose();
       await trunk.dispose();
+    },
+  };
+}
+
+async function loadEnsemble(dir: string, card: ModelCard, options: LoadModelOptions): Promise<LoadedModel> {
+  if (!card.members?.length) throw new ModelError(`${dir}/model.json: an ensemble needs members`);
+  const members: LoadedModel[] = [];
+  try {
+    for (const member of card.members) members.push(await loadModel(resolve(dir, member), options));
+  } catch (error) {
+    await Promise.all(members.map((m) => m.dispose()));
+    throw error;
+  }
+  const first = members[0]!;
+  return {
+    dir,
+    card,
+    trunk: first.trunk,
+    tail: first.tail,
+    prepare: first.prepare,
+    async predict(images, onWarning) {
+      const sum = new Float32Array(images.length);
+      for (const member of members) {
+        const p = await member.predict(images, onWarning);
+        for (let i = 0; i < sum.length; i++) sum[i]! += p[i]! / members.length;
+      }
+      return sum;
+    },
+    async dispose() {
+      await Promise.all(members.map((m) => m.dispose()));
     },
   };
 }

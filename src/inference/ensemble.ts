@@ -1,0 +1,75 @@
+/**
+ * Ensembles: member models' probabilities averaged, the threshold chosen on the members' shared validation
+ * images (Youden's J on the averaged scores). The ensemble directory is a model directory like any other, so
+ * evaluate, predict and serve load it through loadModel.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { confusionFromPredictions, predict, ratesFromCounts, rocAuc, youdenThreshold } from '../evaluation/metrics.ts';
+import type { ModelCard } from './model.ts';
+import { DISCLAIMER, ENSEMBLE_FORMAT, ModelError } from './model.ts';
+
+interface ValidationRow {
+  path: string;
+  label: number;
+  probability: number;
+}
+
+async function readJson<T>(file: string): Promise<T> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch (error) {
+    throw new ModelError(`${file}: ${(error as Error).message}`);
+  }
+}
+
+/** Averages validation rows of several members; they must score exactly the same images. */
+export function averageValidation(members: ReadonlyArray<{ dir: string; rows: ValidationRow[] }>): ValidationRow[] {
+  const [first, ...rest] = members;
+  if (!first) throw new ModelError('an ensemble needs at least one member');
+  const key = (rows: ValidationRow[]) => rows.map((r) => `${r.path}\t${r.label}`).sort().join('\n');
+  for (const member of rest) {
+    if (key(member.rows) !== key(first.rows)) {
+      throw new ModelError(`${member.dir} was validated on other images than ${first.dir}: ensemble members must share their validation split (same data, split method and seed)`);
+    }
+  }
+  const sums = new Map(first.rows.map((r) => [r.path, 0]));
+  for (const member of members) for (const r of member.rows) sums.set(r.path, sums.get(r.path)! + r.probability / members.length);
+  return first.rows.map((r) => ({ path: r.path, label: r.label, probability: sums.get(r.path)! }));
+}
+
+export async function createEnsemble(memberDirs: readonly string[], out: string): Promise<ModelCard> {
+  if (memberDirs.length < 2) throw new ModelError(`an ensemble needs at least two members, got ${memberDirs.length}`);
+  const members = await Promise.all(
+    memberDirs.map(async (dir) => ({
+      dir: resolve(dir),
+      card: await readJson<ModelCard>(join(dir, 'model.json')),
+      rows: await readJson<ValidationRow[]>(join(dir, 'validation-predictions.json')),
+    })),
+  );
+  const rows = averageValidation(members);
+  const labels = rows.map((r) => r.label);
+  const probabilities = rows.map((r) => r.probability);
+  const choice = youdenThreshold(labels, probabilities);
+  const rates = ratesFromCounts(confusionFromPredictions(labels, predict(probabilities, choice.threshold)));
+  const first = members[0]!.card;
+  const card: ModelCard = {
+    format: ENSEMBLE_FORMAT,
+    id: `ensemble-${new Date().toISOString().replace(/[:.]/g, '-')}`,
+    createdAt: new Date().toISOString(),
+    backbone: { ...first.backbone, name: `ensemble of ${members.length}: ${members.map((m) => m.card.backbone.name).join(', ')}` },
+    imageSize: first.imageSize,
+    preprocess: first.preprocess,
+    threshold: choice.threshold,
+    thresholdRule: "Youden's J on the members' averaged validation scores",
+    classes: first.classes,
+    validation: { accuracy: rates.accuracy, sensitivity: rates.sensitivity, specificity: rates.specificity, youdenJ: choice.j, auc: rocAuc(labels, probabilities), images: rows.length },
+    seed: first.seed,
+    disclaimer: DISCLAIMER,
+    members: members.map((m) => relative(resolve(out), m.dir)),
+  };
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
+  await writeFile(join(out, 'validation-predictions.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  return card;
+}
