@@ -2,7 +2,7 @@
 // validation columns only (the test columns are reported, never used to choose). One JSON line per variant.
 //   npm run bench -- ablation [--seeds N] [--quick] [--variants a,b]
 // --quick: 1 round of 10 + 10 epochs over 4 views, for a first look within minutes per run.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PreprocessConfig } from '../src/config/index.ts';
 import { PROJECT_ROOT } from '../src/config/index.ts';
@@ -26,6 +26,7 @@ for (const name of chosen) if (!VARIANTS[name]) throw new Error(`unknown variant
 const schedule = quick ? ['--rounds', '1', '--epochs1', '10', '--epochs2', '10', '--views', '4'] : [];
 const runDir = join(PROJECT_ROOT, 'runs', `ablation-${Date.now()}`);
 const datasetDir = join(PROJECT_ROOT, '..', 'shared', 'data', 'covid-ct');
+mkdirSync(runDir, { recursive: true });
 
 /** AUC with which the COVID score separates JPEG from PNG files inside the non-COVID validation images (0.5 = no shortcut). */
 function formatShortcutAuc(modelDir: string): number | null {
