@@ -7,7 +7,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DISCLAIMER, tailProbabilities, trunkActivations } from './model.ts';
+import type { DecodedImage } from '../data/decode.ts';
+import { DISCLAIMER, trunkActivations } from './model.ts';
 import type { LoadedModel } from './model.ts';
 import { gradCam, heatmapOverlay } from './gradcam.ts';
 import { asFailure } from './inputs.ts';
@@ -59,7 +60,7 @@ export interface PredictOptions {
   explain?: ExplainTarget;
   heatmapOpacity: number;
   /** Runs a batch of images through the model; default model.predict (serve passes its batching queue). */
-  probabilities?: (images: LoadedSlice['image'][]) => Promise<Float32Array>;
+  probabilities?: (images: DecodedImage[]) => Promise<Float32Array>;
 }
 
 export function labelOf(probability: number, threshold: number): Label {
@@ -84,16 +85,22 @@ function heatmapName(file: string, slice: number | null, taken: Set<string>): st
   return name;
 }
 
-async function explainSlices(model: LoadedModel, images: LoadedSlice['image'][], opacity: number): Promise<{ probabilities: Float32Array; overlays: Buffer[] }> {
-  const activations = await trunkActivations(model.trunk, images, model.card.imageSize);
-  const probabilities = tailProbabilities(model.tail, activations, model.trunk.outputShape);
+/**
+ * Grad-CAM overlays of a batch. The probabilities still come from model.predict (so test-time augmentation and
+ * ensembles are honoured); the map explains the model's own trunk and tail on the image it actually sees, after
+ * the model's preprocessing when it has one, and is drawn over that image.
+ */
+async function explainSlices(model: LoadedModel, images: DecodedImage[], opacity: number): Promise<Buffer[]> {
+  const prepare = (model as { prepare?: (image: DecodedImage) => DecodedImage }).prepare;
+  const seen = prepare ? images.map((image) => prepare(image)) : images;
+  const activations = await trunkActivations(model.trunk, seen, model.card.imageSize);
   const per = model.trunk.outputSize;
   const overlays: Buffer[] = [];
-  for (let i = 0; i < images.length; i++) {
+  for (let i = 0; i < seen.length; i++) {
     const cam = gradCam(model.tail, activations.subarray(i * per, (i + 1) * per), model.trunk.outputShape);
-    overlays.push(await heatmapOverlay(images[i]!, cam, opacity));
+    overlays.push(await heatmapOverlay(seen[i]!, cam, opacity));
   }
-  return { probabilities, overlays };
+  return overlays;
 }
 
 /** Predicts every slice of every study, batch by batch; a slice that cannot be loaded becomes a failure. */
@@ -118,10 +125,8 @@ export async function predictStudies(model: LoadedModel, studies: readonly Study
       }
       if (loaded.length === 0) continue;
       const images = loaded.map((l) => l.slice.image);
-      let probabilities: Float32Array;
-      let overlays: Buffer[] | undefined;
-      if (options.explain) ({ probabilities, overlays } = await explainSlices(model, images, options.heatmapOpacity));
-      else probabilities = await probabilitiesOf(images);
+      const probabilities = await probabilitiesOf(images);
+      const overlays = options.explain ? await explainSlices(model, images, options.heatmapOpacity) : undefined;
       loaded.forEach(({ source, slice }, i) => {
         const probability = probabilities[i]!;
         const prediction: SlicePrediction = {

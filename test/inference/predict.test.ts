@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { main } from '../../src/cli/main.ts';
 import { parseWindow } from '../../src/cli/predict.ts';
 import { DEFAULTS, PROJECT_ROOT } from '../../src/config/index.ts';
+import type { DecodedImage } from '../../src/data/decode.ts';
 import { gradCam } from '../../src/inference/gradcam.ts';
 import { expandInputs } from '../../src/inference/inputs.ts';
 import { DISCLAIMER, loadModel, trunkActivations } from '../../src/inference/model.ts';
@@ -100,7 +101,9 @@ test('images, DICOM syntaxes, a scrambled series and a NIfTI volume are predicte
 test('Grad-CAM on the trained model: deterministic, in [0, 1], the last conv block grid, logit consistent with P(COVID)', async () => {
   const { studies } = await expandInputs(testImages('CT_COVID', 1), inputOptions());
   const { image } = await studies[0]!.slices[0]!.load();
-  const activations = await trunkActivations(model.trunk, [image], model.card.imageSize);
+  // What the trunk sees: the model's own preprocessing first, when it has one.
+  const prepare = (model as { prepare?: (image: DecodedImage) => DecodedImage }).prepare;
+  const activations = await trunkActivations(model.trunk, [prepare ? prepare(image) : image], model.card.imageSize);
   const cam = gradCam(model.tail, activations, model.trunk.outputShape);
   assert.equal(cam.layer, 'conv_1x1');
   assert.deepEqual([cam.width, cam.height], [7, 7]);
