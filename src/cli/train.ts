@@ -7,7 +7,7 @@ import type { ImageCache } from '../data/cache.ts';
 import { listImages, listSplit, readMetadata } from '../data/dataset.ts';
 import type { ImageRecord } from '../data/dataset.ts';
 import { DatasetError } from '../data/errors.ts';
-import { makeSplit } from '../data/split.ts';
+import { makeSplit, readGroupColumn } from '../data/split.ts';
 import type { SplitManifest } from '../data/split.ts';
 import { headlineText } from '../evaluation/evaluate.ts';
 import { evaluateModel } from '../evaluation/evaluate-model.ts';
@@ -30,6 +30,7 @@ async function splitOf(name: string, records: ImageRecord[], datasetDir: string,
     patientRegex: config.data.patientRegex,
     dataset: name,
     hashes,
+    sourceGroups: config.split === 'source' ? readGroupColumn(datasetDir).groups : null,
   });
 }
 
@@ -66,7 +67,7 @@ export function trainCommand(): Command {
       .option('--epochs2 <n>', 'phase 2 epochs (top block unfrozen)', integer('--epochs2'))
       .option('--rounds <n>', 'how many times both phases run', integer('--rounds'))
       .option('--views <k>', 'augmented views cached per training image', integer('--views'))
-      .option('--split <method>', 'ordered | patient | official')
+      .option('--split <method>', 'ordered | patient | official | source')
       .option('--pretrain <dataset>', 'pre-train on this dataset folder first (e.g. sars-cov-2-ct-224)')
       .option('--workers <n>', 'threads sharing each phase-2 batch', integer('--workers'))
       .option('--resume <dir>', 'continue a stopped run from its model directory (its config and split are reused)')
