@@ -6,7 +6,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { initWasmBackend, registerTrainingKernels } from '../../src/engine/kernels/index.ts';
 import { localBatchGradients, runTail } from '../../src/engine/train/index.ts';
 import { planFusion } from '../../src/engine/train/fusion-plan.ts';
-import { seededRandom } from '../../src/engine/train/dataset.ts';
+import { Rng } from '../../src/data/random.ts';
 
 before(async () => {
   registerTrainingKernels();
@@ -32,10 +32,10 @@ function miniTail(): tfl.LayersModel {
   let x: tfl.SymbolicTensor = input;
   for (const layer of layers) x = layer.apply(x) as tfl.SymbolicTensor;
   const model = tfl.model({ inputs: input, outputs: x });
-  const random = seededRandom(5);
+  const rng = new Rng(5);
   for (const layer of model.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
     const n = layer.getWeights()[0]!.shape[0]!;
-    const values = (offset: number, spread: number) => tf.tensor1d(Array.from({ length: n }, () => offset + random() * spread));
+    const values = (offset: number, spread: number) => tf.tensor1d(Array.from({ length: n }, () => offset + rng.next() * spread));
     layer.setWeights([values(0.5, 1), values(-0.5, 1), values(-0.3, 0.6), values(0.2, 2)]);
   }
   return model;
@@ -53,8 +53,8 @@ test('the fusion plan absorbs BatchNorm and ReLU6 into the convolutions', () => 
 
 test('fused blocks give the same logits and gradients as the layers run one by one', async () => {
   const model = miniTail();
-  const random = seededRandom(9);
-  const features = Float32Array.from({ length: 6 * 7 * 5 * 6 }, () => random() * 3 - 1);
+  const rng = new Rng(9);
+  const features = Float32Array.from({ length: 6 * 7 * 5 * 6 }, () => rng.next() * 3 - 1);
   const labels = Float32Array.from([0, 1, 1, 0, 1, 0]);
   const x = tf.tensor(features, [6, 7, 5, 6]);
   const fusedLogits = runTail(model, x, false);

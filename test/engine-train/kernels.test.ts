@@ -6,17 +6,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import type { NamedAttrMap, DataType } from '@tensorflow/tfjs-core';
 import { initWasmBackend, registerTrainingKernels } from '../../src/engine/kernels/index.ts';
 import { setColumnBudgetForTesting } from '../../src/engine/kernels/conv-backprop.ts';
+import { Rng } from '../../src/data/random.ts';
 
 type Input = { shape: number[]; values: Float32Array | Int32Array | Uint8Array; dtype: DataType };
 
-let seed = 12345;
-function random(): number {
-  // xorshift32: reproducible inputs without a dependency.
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 4294967296;
-}
+const rng = new Rng(12345);
+const random = (): number => rng.next();
 function randomInput(shape: number[]): Input {
   const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < values.length; i++) values[i] = random() * 2 - 1;

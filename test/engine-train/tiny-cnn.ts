@@ -1,6 +1,6 @@
 // A small convolutional tail and a separable synthetic task for the training tests.
 import * as tfl from '@tensorflow/tfjs-layers';
-import { seededRandom } from '../../src/engine/train/dataset.ts';
+import { Rng } from '../../src/data/random.ts';
 import type { FeatureSet } from '../../src/engine/train/dataset.ts';
 
 export const SIZE = 9;
@@ -8,19 +8,19 @@ export const CHANNELS = 3;
 
 /** Positive examples carry horizontal stripes, negatives vertical ones, both under noise and random phase. */
 export function stripesTask(count: number, seed: number): FeatureSet {
-  const random = seededRandom(seed);
+  const rng = new Rng(seed);
   const perExample = SIZE * SIZE * CHANNELS;
   const features = new Float32Array(count * perExample);
   const labels = new Float32Array(count);
   for (let n = 0; n < count; n++) {
     const label = n % 2;
     labels[n] = label;
-    const phase = Math.floor(random() * 2);
+    const phase = rng.int(2);
     for (let row = 0; row < SIZE; row++) {
       for (let col = 0; col < SIZE; col++) {
         const stripe = ((label === 1 ? row : col) + phase) % 2;
         for (let c = 0; c < CHANNELS; c++) {
-          features[((n * SIZE + row) * SIZE + col) * CHANNELS + c] = stripe + (random() - 0.5) * 0.8;
+          features[((n * SIZE + row) * SIZE + col) * CHANNELS + c] = stripe + (rng.next() - 0.5) * 0.8;
         }
       }
     }

@@ -3,7 +3,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { registerTrainingKernels } from '../kernels/index.ts';
-import { exampleCount, gatherBatch, seededRandom, shuffledIndices, validateFeatureSet } from './dataset.ts';
+import { Rng } from '../../data/random.ts';
+import { exampleCount, gatherBatch, validateFeatureSet } from './dataset.ts';
 import type { FeatureSet } from './dataset.ts';
 import { localBatchGradients, trainableVariables, validateTailModel } from './gradients.ts';
 import { validateOptions } from './options.ts';
@@ -29,16 +30,17 @@ export async function trainTail(model: tfl.LayersModel, data: FeatureSet, option
   const optimizer = tf.train.adam(settings.learningRate);
   const pool = settings.workers > 1 ? await TailWorkerPool.create(model, settings.workers - 1) : undefined;
   const batchGradients = pool ? pool.batchGradients(model, data.featureShape) : localBatchGradients(model, data.featureShape);
-  const random = seededRandom(settings.seed);
+  const rng = new Rng(settings.seed);
   const count = exampleCount(data);
+  const indices = Array.from({ length: count }, (_, i) => i);
   const losses: number[] = [];
   let steps = 0;
   try {
     for (let epoch = 0; epoch < settings.epochs; epoch++) {
-      const order = shuffledIndices(count, random);
+      const order = rng.shuffled(indices);
       let lossSum = 0;
       for (let start = 0; start < count; start += settings.batchSize) {
-        const batch = gatherBatch(data, order.subarray(start, Math.min(start + settings.batchSize, count)));
+        const batch = gatherBatch(data, order.slice(start, Math.min(start + settings.batchSize, count)));
         const { loss, gradients } = await batchGradients(batch.features, batch.labels);
         optimizer.applyGradients(variables.map((variable, i) => ({ name: variable.name, tensor: gradients[i]! })));
         tf.dispose(gradients);
