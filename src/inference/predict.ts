@@ -87,12 +87,11 @@ function heatmapName(file: string, slice: number | null, taken: Set<string>): st
 
 /**
  * Grad-CAM overlays of a batch. The probabilities still come from model.predict (so test-time augmentation and
- * ensembles are honoured); the map explains the model's own trunk and tail on the image it actually sees, after
- * the model's preprocessing when it has one, and is drawn over that image.
+ * ensembles are honoured); the map explains the model's own trunk and tail (an ensemble's first member) on the image it
+ * actually sees, after the model's preprocessing, and is drawn over that image.
  */
 async function explainSlices(model: LoadedModel, images: DecodedImage[], opacity: number): Promise<Buffer[]> {
-  const prepare = (model as { prepare?: (image: DecodedImage) => DecodedImage }).prepare;
-  const seen = prepare ? images.map((image) => prepare(image)) : images;
+  const seen = images.map((image) => model.prepare(image));
   const activations = await trunkActivations(model.trunk, seen, model.card.imageSize);
   const per = model.trunk.outputSize;
   const overlays: Buffer[] = [];
