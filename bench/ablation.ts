@@ -6,9 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PreprocessConfig } from '../src/config/index.ts';
 import { PROJECT_ROOT } from '../src/config/index.ts';
-import { sniffFormat } from '../src/data/decode.ts';
 import { main } from '../src/cli/main.ts';
-import { rocAuc } from '../src/evaluation/metrics.ts';
 
 const VARIANTS: Record<string, Partial<PreprocessConfig>> = {
   baseline: { grayscale: false, jpegReencode: false, lungCrop: false },
@@ -25,17 +23,7 @@ const chosen = option('--variants')?.split(',') ?? Object.keys(VARIANTS);
 for (const name of chosen) if (!VARIANTS[name]) throw new Error(`unknown variant '${name}'; variants: ${Object.keys(VARIANTS).join(', ')}`);
 const schedule = quick ? ['--rounds', '1', '--epochs1', '10', '--epochs2', '10', '--views', '4'] : [];
 const runDir = join(PROJECT_ROOT, 'runs', `ablation-${Date.now()}`);
-const datasetDir = join(PROJECT_ROOT, '..', 'shared', 'data', 'covid-ct');
 mkdirSync(runDir, { recursive: true });
-
-/** AUC with which the COVID score separates JPEG from PNG files inside the non-COVID validation images (0.5 = no shortcut). */
-function formatShortcutAuc(modelDir: string): number | null {
-  const rows = JSON.parse(readFileSync(join(modelDir, 'validation-predictions.json'), 'utf8')) as Array<{ path: string; label: number; probability: number }>;
-  const negatives = rows.filter((r) => r.label === 0).map((r) => ({ ...r, jpeg: sniffFormat(readFileSync(join(datasetDir, r.path))) === 'jpeg' ? 1 : 0 }));
-  if (!negatives.some((r) => r.jpeg) || negatives.every((r) => r.jpeg)) return null;
-  // Positive class = PNG: a model using the shortcut scores PNG non-COVID images as more COVID-like.
-  return rocAuc(negatives.map((r) => 1 - r.jpeg), negatives.map((r) => r.probability));
-}
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 const spread = (values: number[]) => (values.length > 1 ? Math.sqrt(mean(values.map((v) => (v - mean(values)) ** 2))) : 0);
@@ -50,7 +38,8 @@ for (const name of chosen) {
     if (code !== 0) throw new Error(`variant ${name} seed ${seed}: train exited ${code}`);
     const card = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
     const metrics = JSON.parse(readFileSync(join(out, 'evaluation', 'metrics.json'), 'utf8'));
-    runs.push({ valAuc: card.validation.auc, valAccuracy: card.validation.accuracy, testAuc: metrics.auc, testAccuracy: metrics.accuracy, format: formatShortcutAuc(out), wallS: (performance.now() - started) / 1000 });
+    runs.push({ valAuc: card.validation.auc, valAccuracy: card.validation.accuracy, testAuc: metrics.auc, testAccuracy: metrics.accuracy, // The container probe is defined on validation only (the test set is all PNG).
+      format: metrics.shortcutProbes.validation?.formatAuc ?? null, wallS: (performance.now() - started) / 1000 });
   }
   const column = (key: 'valAuc' | 'valAccuracy' | 'testAuc' | 'testAccuracy' | 'wallS') => runs.map((r) => r[key]);
   const formats = runs.map((r) => r.format).filter((v): v is number => v !== null);

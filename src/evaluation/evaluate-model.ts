@@ -11,6 +11,9 @@ import type { LoadModelOptions } from '../inference/model.ts';
 import type { Evaluation } from './evaluate.ts';
 import { evaluatePredictions } from './evaluate.ts';
 import type { EpochRecord } from './plots.ts';
+import { shortcutProbes } from './probes.ts';
+import type { ProbeRecord, ShortcutProbes } from './probes.ts';
+import { imageFacts } from '../data/inspect.ts';
 import type { WrittenReport } from './report.ts';
 import { writeEvaluationReport } from './report.ts';
 
@@ -18,6 +21,26 @@ export interface ModelEvaluation {
   evaluation: Evaluation;
   written: WrittenReport;
   failures: string[];
+  probes: { test: ShortcutProbes; validation: ShortcutProbes | null };
+}
+
+/**
+ * Shortcut probes on the test predictions, and on the model's saved validation predictions when their files are in
+ * this dataset (COVID-CT's test set is all PNG, so the container probe is only defined on validation).
+ */
+async function shortcutProbesOf(modelDir: string, test: ProbeRecord[], datasetDir: string, cache: ImageCache): Promise<ModelEvaluation['probes']> {
+  const testProbes = shortcutProbes(test, await imageFacts(test.map((r) => r.path), cache));
+  const file = join(modelDir, 'validation-predictions.json');
+  if (!existsSync(file)) return { test: testProbes, validation: null };
+  const rows = (JSON.parse(readFileSync(file, 'utf8')) as ProbeRecord[]).map((r) => ({ ...r, path: join(datasetDir, r.path) }));
+  if (!rows.every((r) => existsSync(r.path))) return { test: testProbes, validation: null };
+  return { test: testProbes, validation: shortcutProbes(rows, await imageFacts(rows.map((r) => r.path), cache)) };
+}
+
+function describeProbes(probes: ModelEvaluation['probes']): string {
+  const f = (v: number | null) => (v === null ? 'n/a' : v.toFixed(3));
+  const one = (p: ShortcutProbes) => `PNG vs JPEG inside non-COVID ${f(p.formatAuc)}, colour marks inside COVID ${f(p.colourAuc.covid)} and non-COVID ${f(p.colourAuc.nonCovid)}`;
+  return `test: ${one(probes.test)}; validation: ${probes.validation ? one(probes.validation) : 'n/a'}`;
 }
 
 export async function evaluateModel(
@@ -33,10 +56,11 @@ export async function evaluateModel(
     const { images, failures } = await loadImages(records, cache, { size: model.card.imageSize, strict: config.data.strict });
     if (images.length === 0) throw new DatasetError(`no readable test images in ${datasetDir}`);
     const probabilities = await model.predict(images);
-    const predictions = images.map((image, i) => ({ path: image.record.path, label: image.record.label, probability: probabilities[i]! }));
+    const predictions: ProbeRecord[] = images.map((image, i) => ({ path: image.record.path, label: image.record.label, probability: probabilities[i]! }));
     const positive = config.data.classes.find((c) => c.label === 1)!.name;
     const negative = config.data.classes.find((c) => c.label === 0)!.name;
     const evaluation = evaluatePredictions(predictions, { threshold: model.card.threshold, classNames: [negative, positive], bootstrap: { seed: config.seed } });
+    const probes = await shortcutProbesOf(modelDir, predictions, datasetDir, cache);
     const historyFile = join(modelDir, 'history.json');
     const history = existsSync(historyFile) ? (JSON.parse(readFileSync(historyFile, 'utf8')) as EpochRecord[]) : undefined;
     const written = await writeEvaluationReport(out, evaluation, {
@@ -49,9 +73,11 @@ export async function evaluateModel(
         'test-time augmentation': options.tta ?? 'none',
         'test folder': join(datasetDir, config.data.testDir),
         'unreadable test images': failures.length ? failures.map((f) => f.message).join('; ') : 'none',
+        'shortcut probes (AUC, 0.5 = none)': describeProbes(probes),
       },
+      extra: { shortcutProbes: probes },
     });
-    return { evaluation, written, failures: failures.map((f) => f.message) };
+    return { evaluation, written, failures: failures.map((f) => f.message), probes };
   } finally {
     await model.dispose();
   }

@@ -32,6 +32,8 @@ export interface ReportOptions {
   /** Examples per gallery (default 9). */
   galleryLimit?: number;
   generatedAt?: Date;
+  /** More fields for metrics.json (structured, unlike `details`). */
+  extra?: Record<string, unknown>;
 }
 
 /** A JPEG thumbnail fitting in size x size, from any image file the data pipeline can decode (PNG, JPEG, BMP...). */
@@ -282,6 +284,6 @@ export async function writeEvaluationReport(
   const html = join(directory, 'report.html');
   await writeFile(html, await renderReportHtml(evaluation, options));
   const metricsJson = join(directory, 'metrics.json');
-  await writeMetricsJson(metricsJson, evaluation, options.details ? { details: options.details } : {});
+  await writeMetricsJson(metricsJson, evaluation, { ...options.extra, ...(options.details && { details: options.details }) });
   return { html, metricsJson, figures: written };
 }

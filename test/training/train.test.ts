@@ -85,6 +85,10 @@ test('CLI: train --evaluate writes the model directory and a self-contained repo
   assert.match(html, /Research software, not a diagnostic device/);
   assert.doesNotMatch(html, /(src|href)="https?:/);
   const first = JSON.parse(readFileSync(join(out, 'evaluation', 'metrics.json'), 'utf8'));
+  const inRange = (v: unknown) => v === null || (typeof v === 'number' && v >= 0 && v <= 1);
+  assert.equal(first.shortcutProbes.test.formatAuc, null, 'the test images are all PNG: no container probe there');
+  assert.ok(inRange(first.shortcutProbes.test.colourAuc.covid) && inRange(first.shortcutProbes.validation.formatAuc));
+  assert.match(html, /shortcut probes/);
 
   const again = cli('evaluate', '--model', out, '--out', join(root, 'again'));
   assert.equal(again.status, 0, again.stderr);
