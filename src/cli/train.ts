@@ -197,10 +197,11 @@ export function evaluateCommand(): Command {
       .description("evaluate a saved model or ensemble on the test folder with the model's own threshold; writes report.html and metrics.json")
       .requiredOption('--model <dir>', 'model directory written by train or ensemble')
       .addOption(new Option('--tta <mode>', 'test-time augmentation').choices(TTA_MODES as Tta[]).default('none'))
+      .option('--images <dir>', "evaluate on this folder of class subfolders instead of the dataset's test folder")
       .option('--out <dir>', 'report folder (default <model>/evaluation)'),
-  ).action(async (flags: CommonFlags & { model: string; out?: string; tta: Tta }) => {
+  ).action(async (flags: CommonFlags & { model: string; out?: string; tta: Tta; images?: string }) => {
     const ctx = context(flags);
-    const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined, { tta: flags.tta });
+    const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined, { tta: flags.tta, images: flags.images && resolve(flags.images) });
     console.log(headlineText(report.evaluation));
     console.log(`report: ${report.written.html}`);
   });

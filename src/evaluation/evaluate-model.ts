@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { ImageCache } from '../data/cache.ts';
-import { listSplit } from '../data/dataset.ts';
+import { listImages, listSplit } from '../data/dataset.ts';
 import { DatasetError } from '../data/errors.ts';
 import { loadImages } from '../data/loader.ts';
 import { loadModel } from '../inference/model.ts';
@@ -47,12 +47,14 @@ export async function evaluateModel(
   modelDir: string,
   ctx: { config: Config; datasetDir: string; cache: ImageCache },
   out = join(modelDir, 'evaluation'),
-  options: LoadModelOptions = {},
+  options: LoadModelOptions & { images?: string } = {},
 ): Promise<ModelEvaluation> {
-  const model = await loadModel(modelDir, options);
+  const model = await loadModel(modelDir, { tta: options.tta });
   try {
     const { config, datasetDir, cache } = ctx;
-    const records = listSplit(datasetDir, 'test', config);
+    // --images: any folder with one subfolder per class, instead of the dataset's test folder.
+    const testFolder = options.images ?? join(datasetDir, config.data.testDir);
+    const records = options.images ? listImages(options.images, '.', config.data.classes) : listSplit(datasetDir, 'test', config);
     const { images, failures } = await loadImages(records, cache, { size: model.card.imageSize, strict: config.data.strict });
     if (images.length === 0) throw new DatasetError(`no readable test images in ${datasetDir}`);
     const probabilities = await model.predict(images);
@@ -71,7 +73,7 @@ export async function evaluateModel(
         backbone: `${model.card.backbone.name}, fine-tuned from ${model.card.backbone.fineTuneAt}`,
         threshold: `${model.card.threshold.toFixed(4)} (${model.card.thresholdRule})`,
         'test-time augmentation': options.tta ?? 'none',
-        'test folder': join(datasetDir, config.data.testDir),
+        'test folder': testFolder,
         'unreadable test images': failures.length ? failures.map((f) => f.message).join('; ') : 'none',
         'shortcut probes (AUC, 0.5 = none)': describeProbes(probes),
       },

@@ -97,6 +97,10 @@ test('CLI: train --evaluate writes the model directory and a self-contained repo
   assert.deepEqual(second.aucCi, first.aucCi);
   assert.deepEqual(second.counts, first.counts);
 
+  const folder = cli('evaluate', '--model', out, '--images', join(root, 'covid-ct', 'testing-images'), '--out', join(root, 'folder'));
+  assert.equal(folder.status, 0, folder.stderr);
+  assert.deepEqual(JSON.parse(readFileSync(join(root, 'folder', 'metrics.json'), 'utf8')).counts, first.counts);
+
   const missing = cli('evaluate', '--model', join(root, 'nope'));
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /not a covid-ct model directory/);
