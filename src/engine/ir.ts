@@ -20,9 +20,8 @@ export interface AffineOp extends OpBase {
   offset: number;
 }
 
-export interface Conv2dOp extends OpBase {
-  kind: 'conv2d';
-  /** Layout [kh, kw, inChannels, outChannels] (tfjs/Keras HWIO). */
+/** What regular and depthwise convolutions share. */
+interface ConvolutionFields {
   kernel: Float32Array;
   kernelShape: [number, number, number, number];
   bias: Float32Array | null;
@@ -32,16 +31,14 @@ export interface Conv2dOp extends OpBase {
   activation: Activation;
 }
 
-export interface DepthwiseConv2dOp extends OpBase {
+/** Kernel layout [kh, kw, inChannels, outChannels] (tfjs/Keras HWIO). */
+export interface Conv2dOp extends OpBase, ConvolutionFields {
+  kind: 'conv2d';
+}
+
+/** Kernel layout [kh, kw, channels, depthMultiplier] (tfjs/Keras). */
+export interface DepthwiseConv2dOp extends OpBase, ConvolutionFields {
   kind: 'depthwiseConv2d';
-  /** Layout [kh, kw, channels, depthMultiplier] (tfjs/Keras). */
-  kernel: Float32Array;
-  kernelShape: [number, number, number, number];
-  bias: Float32Array | null;
-  strides: [number, number];
-  dilations: [number, number];
-  padding: Padding;
-  activation: Activation;
 }
 
 export interface BatchNormOp extends OpBase {

@@ -84,7 +84,7 @@ export function depthwiseBackpropFilter(
   const dw = heapFloats(backend, out);
   const xValues = heapFloats(backend, x);
   const dyValues = heapFloats(backend, dy);
-  // Accumulate in float64 per filter tap: a sum over every pixel of the batch loses float32 precision.
+  // The loop of forEachTap, inlined for speed: this is the hottest loop of a tail step.
   const {
     batchSize, inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth,
     dilationHeight, dilationWidth,
