@@ -1,12 +1,26 @@
 /** Flags shared by several commands, and their mapping onto the config module. */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
-import type { Config, DeepPartial } from '../config/index.ts';
-import { resolveConfig, resolveDataRoot } from '../config/index.ts';
+import { InvalidArgumentError, Option } from 'commander';
+import type { Config, DeepPartial, ForwardEngineName, TtaMode } from '../config/index.ts';
+import { FORWARD_ENGINES, resolveConfig, resolveDataRoot, TTA_MODES } from '../config/index.ts';
 import { ImageCache } from '../data/cache.ts';
 import { datasetPath } from '../data/dataset.ts';
 
+export const engineOption = () => new Option('--engine <engine>', 'where frozen forward passes run (default onnx)').choices(FORWARD_ENGINES as ForwardEngineName[]);
+export const ttaOption = () => new Option('--tta <mode>', 'test-time augmentation (default none)').choices(TTA_MODES as TtaMode[]);
+
+/** --engine and --tta, for every command that runs a model. */
+export function addModelFlags(command: Command): Command {
+  return command.addOption(engineOption()).addOption(ttaOption());
+}
+
+export function modelOverrides(flags: { engine?: ForwardEngineName; tta?: TtaMode }): DeepPartial<Config> {
+  return { ...(flags.engine && { engine: flags.engine }), ...(flags.tta && { tta: flags.tta }) };
+}
+
 export interface CommonFlags {
+  engine?: ForwardEngineName;
+  tta?: TtaMode;
   data?: string;
   config?: string;
   seed?: number;
@@ -42,6 +56,7 @@ export function context(flags: CommonFlags, overrides: DeepPartial<Config> = {})
   const config = resolveConfig(
     {
       ...overrides,
+      ...modelOverrides(flags),
       ...(flags.seed !== undefined && { seed: flags.seed }),
       data: {
         ...overrides.data,

@@ -7,7 +7,8 @@ import type { WindowSetting } from '../data/medical/index.ts';
 import { expandInputs } from '../inference/inputs.ts';
 import { DISCLAIMER, loadModel } from '../inference/model.ts';
 import { predictStudies, toCsv, toJson } from '../inference/predict.ts';
-import { integer } from './options.ts';
+import { engineOption, integer, modelOverrides, ttaOption } from './options.ts';
+import type { ForwardEngineName, TtaMode } from '../config/index.ts';
 
 /** Exit code when some inputs (or slices) could not be read; the others were predicted. */
 export const EXIT_SOME_FAILED = 3;
@@ -26,6 +27,8 @@ function format(value: string): PredictFormat {
 }
 
 interface PredictFlags {
+  engine?: ForwardEngineName;
+  tta?: TtaMode;
   model: string;
   format?: PredictFormat;
   output?: string;
@@ -53,6 +56,8 @@ export function predictCommand(): Command {
     .option('--top-k <k>', 'slices averaged for the study score (default 5)', integer('--top-k'))
     .option('--batch-size <n>', 'slices per model batch', integer('--batch-size'))
     .option('--config <file>', 'JSON config file (see src/config/index.ts)')
+    .addOption(engineOption())
+    .addOption(ttaOption())
     .addHelpText(
       'after',
       `\nExit codes: 0 every input predicted; ${EXIT_SOME_FAILED} some inputs or slices failed (listed with reasons, the rest predicted);\n1 an error (e.g. no model); 2 a usage error.`,
@@ -67,8 +72,8 @@ export function predictCommand(): Command {
         ...(flags.window && typeof flags.window === 'object' && { medical: { window: flags.window, windowSource: 'fixed' as const } }),
         ...(flags.window === 'file' && { medical: { windowSource: 'file' as const } }),
       };
-      const config = resolveConfig(overrides, flags.config);
-      const model = await loadModel(resolve(flags.model));
+      const config = resolveConfig({ ...overrides, ...modelOverrides(flags) }, flags.config);
+      const model = await loadModel(resolve(flags.model), { engine: config.engine, tta: config.tta });
       try {
         const window: WindowSetting = config.medical.windowSource === 'file' ? 'file' : config.medical.window;
         const { studies, failures } = await expandInputs(inputs, { imageSize: model.card.imageSize, window, config });

@@ -6,10 +6,13 @@ import type { WindowSetting } from '../data/medical/index.ts';
 import { DISCLAIMER, loadModel } from '../inference/model.ts';
 import { buildServer } from '../serving/app.ts';
 import { PredictionLog } from '../serving/log.ts';
-import { integer } from './options.ts';
+import { engineOption, integer, modelOverrides, ttaOption } from './options.ts';
+import type { ForwardEngineName, TtaMode } from '../config/index.ts';
 import { parseWindow } from './predict.ts';
 
 interface ServeFlags {
+  engine?: ForwardEngineName;
+  tta?: TtaMode;
   model: string;
   port?: number;
   host?: string;
@@ -43,6 +46,8 @@ export function serveCommand(): Command {
     .option('--max-upload-bytes <n>', 'largest accepted upload (default 20 MB)', integer('--max-upload-bytes'))
     .option('--window <window>', "DICOM window: 'file' or LEVEL,WIDTH in HU (default -600,1500)", parseWindow)
     .option('--config <file>', 'JSON config file (see src/config/index.ts)')
+    .addOption(engineOption())
+    .addOption(ttaOption())
     .action(async (flags: ServeFlags) => {
       const overrides: DeepPartial<Config> = {
         serve: {
@@ -54,9 +59,9 @@ export function serveCommand(): Command {
         ...(flags.window && typeof flags.window === 'object' && { medical: { window: flags.window, windowSource: 'fixed' as const } }),
         ...(flags.window === 'file' && { medical: { windowSource: 'file' as const } }),
       };
-      const config = resolveConfig(overrides, flags.config);
+      const config = resolveConfig({ ...overrides, ...modelOverrides(flags) }, flags.config);
       const modelDir = resolve(flags.model);
-      const model = await loadModel(modelDir);
+      const model = await loadModel(modelDir, { engine: config.engine, tta: config.tta });
       const log = new PredictionLog(config.serve.dbPath ?? join(modelDir, 'predictions.sqlite'));
       const app = await buildServer({ model, config, log });
       const address = await app.listen({ port: config.serve.port, host: config.serve.host });

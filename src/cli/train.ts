@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { Config, DeepPartial } from '../config/index.ts';
 import { resolveDataRoot } from '../config/index.ts';
 import type { ImageCache } from '../data/cache.ts';
@@ -14,9 +14,7 @@ import { evaluateModel } from '../evaluation/evaluate-model.ts';
 import type { StageData } from '../training/train.ts';
 import { train } from '../training/train.ts';
 import { createEnsemble } from '../inference/ensemble.ts';
-import { TTA_MODES } from '../inference/model.ts';
-import type { Tta } from '../inference/model.ts';
-import { addCommonFlags, context, integer } from './options.ts';
+import { addCommonFlags, addModelFlags, context, integer } from './options.ts';
 import type { CommonFlags } from './options.ts';
 
 async function splitOf(name: string, records: ImageRecord[], datasetDir: string, config: Config, cache: ImageCache): Promise<SplitManifest> {
@@ -56,7 +54,7 @@ interface TrainFlags extends CommonFlags {
 }
 
 export function trainCommand(): Command {
-  return addCommonFlags(
+  return addModelFlags(addCommonFlags(
     new Command('train')
       .description('two-phase transfer learning on the training folder; saves the model directory (weights, config, split, threshold)')
       .option('--out <dir>', 'model directory (default runs/<backbone>-<time>)')
@@ -72,7 +70,7 @@ export function trainCommand(): Command {
       .option('--workers <n>', 'threads sharing each phase-2 batch', integer('--workers'))
       .option('--resume <dir>', 'continue a stopped run from its model directory (its config and split are reused)')
       .option('--evaluate', 'evaluate on the test folder afterwards and write the report'),
-  ).action(async (flags: TrainFlags) => {
+  )).action(async (flags: TrainFlags) => {
     const overrides: DeepPartial<Config> = {
       ...(flags.split && { split: flags.split }),
       train: {
@@ -192,16 +190,15 @@ function verifyResumedSplit(dir: string, manifest: SplitManifest): void {
 }
 
 export function evaluateCommand(): Command {
-  return addCommonFlags(
+  return addModelFlags(addCommonFlags(
     new Command('evaluate')
       .description("evaluate a saved model or ensemble on the test folder with the model's own threshold; writes report.html and metrics.json")
       .requiredOption('--model <dir>', 'model directory written by train or ensemble')
-      .addOption(new Option('--tta <mode>', 'test-time augmentation').choices(TTA_MODES as Tta[]).default('none'))
       .option('--images <dir>', "evaluate on this folder of class subfolders instead of the dataset's test folder")
       .option('--out <dir>', 'report folder (default <model>/evaluation)'),
-  ).action(async (flags: CommonFlags & { model: string; out?: string; tta: Tta; images?: string }) => {
+  )).action(async (flags: CommonFlags & { model: string; out?: string; images?: string }) => {
     const ctx = context(flags);
-    const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined, { tta: flags.tta, images: flags.images && resolve(flags.images) });
+    const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined, { images: flags.images && resolve(flags.images) });
     console.log(headlineText(report.evaluation));
     console.log(`report: ${report.written.html}`);
   });

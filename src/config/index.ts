@@ -157,8 +157,17 @@ export interface PreprocessConfig {
   lungCropMargin: number;
 }
 
+/** Where frozen forward passes run: ONNX Runtime (fast, native) or tfjs-wasm worker_threads (portable). */
+export type ForwardEngineName = 'onnx' | 'wasm';
+export const FORWARD_ENGINES: readonly ForwardEngineName[] = ['onnx', 'wasm'];
+/** Test-time augmentation: 'flips' averages P(COVID) over the image and its horizontal and vertical mirrors. */
+export type TtaMode = 'none' | 'flips';
+export const TTA_MODES: readonly TtaMode[] = ['none', 'flips'];
+
 export interface Config {
   seed: number;
+  engine: ForwardEngineName;
+  tta: TtaMode;
   batchSize: number;
   split: SplitMethod;
   data: DataConfig;
@@ -172,6 +181,8 @@ export interface Config {
 
 export const DEFAULTS: Config = {
   seed: 42,
+  engine: 'onnx',
+  tta: 'none',
   batchSize: 32,
   split: 'ordered',
   data: {
@@ -282,6 +293,8 @@ function check(condition: boolean, option: string, expected: string, value: unkn
 export function validateConfig(config: Config): Config {
   const { data, augment } = config;
   check(Number.isInteger(config.seed), 'seed', 'an integer', config.seed);
+  check(FORWARD_ENGINES.includes(config.engine), 'engine', `one of ${FORWARD_ENGINES.join(', ')}`, config.engine);
+  check(TTA_MODES.includes(config.tta), 'tta', `one of ${TTA_MODES.join(', ')}`, config.tta);
   check(Number.isInteger(config.batchSize) && config.batchSize > 0, 'batchSize', 'a positive integer', config.batchSize);
   check(SPLIT_METHODS.includes(config.split), 'split', `one of ${SPLIT_METHODS.join(', ')}`, config.split);
   check(Number.isInteger(data.imageSize) && data.imageSize >= 8 && data.imageSize <= 4096, 'data.imageSize', 'an integer in [8, 4096]', data.imageSize);

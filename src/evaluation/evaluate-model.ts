@@ -49,7 +49,7 @@ export async function evaluateModel(
   out = join(modelDir, 'evaluation'),
   options: LoadModelOptions & { images?: string } = {},
 ): Promise<ModelEvaluation> {
-  const model = await loadModel(modelDir, { tta: options.tta });
+  const model = await loadModel(modelDir, { tta: options.tta ?? ctx.config.tta, engine: ctx.config.engine });
   try {
     const { config, datasetDir, cache } = ctx;
     // --images: any folder with one subfolder per class, instead of the dataset's test folder.

@@ -8,8 +8,8 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
-import type { Config, PreprocessConfig } from '../config/index.ts';
-import { DEFAULTS } from '../config/index.ts';
+import type { Config, ForwardEngineName, PreprocessConfig, TtaMode } from '../config/index.ts';
+import { DEFAULTS, TTA_MODES } from '../config/index.ts';
 import { imagePipeline } from '../data/pipeline.ts';
 import type { DecodedImage } from '../data/decode.ts';
 import { loadBackbone } from '../engine/backbone.ts';
@@ -22,9 +22,8 @@ import { tailLogits } from '../engine/train/index.ts';
 export const MODEL_FORMAT = 'covid-ct-model/1';
 export const ENSEMBLE_FORMAT = 'covid-ct-ensemble/1';
 
-/** Test-time augmentation: 'flips' averages P(COVID) over the image and its horizontal and vertical mirrors. */
-export type Tta = 'none' | 'flips';
-export const TTA_MODES: readonly Tta[] = ['none', 'flips'];
+export type Tta = TtaMode;
+export { TTA_MODES };
 
 /** model.json of a saved model directory. */
 export interface ModelCard {
@@ -106,6 +105,8 @@ export interface LoadedModel {
 
 export interface LoadModelOptions {
   tta?: Tta;
+  /** Where the trunk runs (default onnx). */
+  engine?: ForwardEngineName;
 }
 
 function readCard(dir: string): ModelCard {
@@ -145,7 +146,11 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   if (source && existsSync(source) && sha256File(source) !== card.backbone.sourceSha256) {
     throw new ModelError(`${dir}: the backbone weights at ${source} changed since this model was trained (sha256 differs)`);
   }
-  const trunk = await loadBackbone(card.backbone.name, { cut: card.backbone.fineTuneAt, ...(source?.endsWith('.h5') && { weights: source }) });
+  const trunk = await loadBackbone(card.backbone.name, {
+    cut: card.backbone.fineTuneAt,
+    engine: options.engine ?? 'onnx',
+    ...(source?.endsWith('.h5') && { weights: source }),
+  });
   const tail = await loadTfjsLayersModel(join(dir, 'tail', 'model.json'));
   // Models written before preprocessing existed had none.
   const pipeline = imagePipeline(card.preprocess ?? { ...DEFAULTS.preprocess, grayscale: false, jpegReencode: false, lungCrop: false });

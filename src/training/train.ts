@@ -203,7 +203,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
   await initWasmBackend();
   registerTrainingKernels();
   const failures: ImageError[] = [];
-  const trunk = await loadBackbone(config.train.backbone, { cut: config.train.fineTuneAt, ...(config.train.weights && { weights: config.train.weights }) });
+  const trunk = await loadBackbone(config.train.backbone, { cut: config.train.fineTuneAt, engine: config.engine, ...(config.train.weights && { weights: config.train.weights }) });
   const { model, backbone, head } = await buildClassifier(config);
   const backboneLayers = new Set(backbone.layers.map((l) => l.name));
   const shape = trunk.outputShape;

@@ -101,6 +101,13 @@ test('CLI: train --evaluate writes the model directory and a self-contained repo
   assert.equal(folder.status, 0, folder.stderr);
   assert.deepEqual(JSON.parse(readFileSync(join(root, 'folder', 'metrics.json'), 'utf8')).counts, first.counts);
 
+  // The portable engine (tfjs-wasm worker_threads) gives the same answers as ONNX Runtime.
+  const wasm = cli('evaluate', '--model', out, '--engine', 'wasm', '--out', join(root, 'wasm'));
+  assert.equal(wasm.status, 0, wasm.stderr);
+  const wasmMetrics = JSON.parse(readFileSync(join(root, 'wasm', 'metrics.json'), 'utf8'));
+  assert.deepEqual(wasmMetrics.counts, first.counts);
+  assert.ok(Math.abs(wasmMetrics.auc - first.auc) < 1e-4);
+
   const missing = cli('evaluate', '--model', join(root, 'nope'));
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /not a covid-ct model directory/);
