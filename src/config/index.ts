@@ -3,6 +3,7 @@
  * so a value is changed in one place and validated in one place.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -78,7 +79,7 @@ export interface TrainConfig {
    * computed once per run; epoch e trains on view e mod K. With K = epochs every epoch sees a fresh view.
    */
   views: number;
-  /** Threads sharing each phase-2 training batch (data-parallel worker_threads); 1 = the main thread only. */
+  /** Threads sharing each phase-2 training batch (data-parallel worker_threads); 1 = the main thread only. Default: the cores, at most 4. */
   workers: number;
   /** Optional pre-training dataset (a folder name under the data root), trained with the same phases first. */
   pretrain: string | undefined;
@@ -219,7 +220,7 @@ export const DEFAULTS: Config = {
     rounds: 2,
     dropout: 0.1,
     views: 8,
-    workers: 1,
+    workers: Math.min(4, availableParallelism()),
     pretrain: undefined,
     pretrainDir: '.',
     threshold: 'youden',
@@ -252,7 +253,7 @@ export const DEFAULTS: Config = {
   },
   preprocess: {
     grayscale: true,
-    jpegReencode: false,
+    jpegReencode: true,
     jpegQuality: [60, 95],
     lungCrop: false,
     lungCropMargin: 0.05,
