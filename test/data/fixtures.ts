@@ -1,11 +1,20 @@
 /** Small images the tests make themselves, in every format and mode the decoder must handle. */
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 
+const made: string[] = [];
+// Each test file runs in its own process: its temporary folders go when it exits.
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A new temporary folder, removed when the test process exits. */
 export function tempDir(prefix = 'covid-ct-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 /** A w x h RGB gradient with a red square in the top-left corner (so orientation and flips are visible). */
