@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { DEFAULTS, resolveConfig } from '../../src/config/index.ts';
 
 test('preprocess defaults and validation naming the option', () => {
-  assert.deepEqual(DEFAULTS.preprocess, { grayscale: true, jpegReencode: false, jpegQuality: [60, 95], lungCrop: false, lungCropMargin: 0.05 });
+  assert.deepEqual(DEFAULTS.preprocess, { grayscale: true, jpegReencode: true, jpegQuality: [60, 95], lungCrop: false, lungCropMargin: 0.05 });
   assert.deepEqual(resolveConfig({ preprocess: { lungCrop: true, jpegQuality: [70, 90] } }).preprocess.jpegQuality, [70, 90]);
   assert.throws(() => resolveConfig({ preprocess: { jpegQuality: [95, 60] } }), /preprocess\.jpegQuality must be two integers/);
   assert.throws(() => resolveConfig({ preprocess: { jpegQuality: [60, 101] } }), /preprocess\.jpegQuality/);
