@@ -6,14 +6,14 @@ import sharp from 'sharp';
 import { PROJECT_ROOT, SPLIT_METHODS } from '../config/index.ts';
 import type { SplitMethod } from '../config/index.ts';
 import { augmenter } from '../data/augment.ts';
-import { listImages, listSplit, readMetadata } from '../data/dataset.ts';
+import { listImages, listSplit } from '../data/dataset.ts';
 import { inspectDataset, writeGrid } from '../data/inspect.ts';
 import type { InspectReport } from '../data/inspect.ts';
 import { Rng } from '../data/random.ts';
 import { lungMask } from '../data/preprocess/lungs.ts';
 import type { LungMask } from '../data/preprocess/lungs.ts';
 import type { DecodedImage } from '../data/decode.ts';
-import { DEFAULT_GROUP_COLUMN, makeSplit, readGroupColumn } from '../data/split.ts';
+import { DEFAULT_GROUP_COLUMN, splitTrainingImages } from '../data/split.ts';
 import { addCommonFlags, context } from './options.ts';
 import type { CommonFlags } from './options.ts';
 
@@ -91,18 +91,7 @@ export function dataCommand(): Command {
   ).action(async (flags: CommonFlags & { method: SplitMethod; out: string; groupColumn: string }) => {
     const { config, datasetDir, cache } = context(flags, { split: flags.method });
     const records = listSplit(datasetDir, 'train', config);
-    const hashes = new Map<string, string>();
-    for (const r of records) hashes.set(r.path, await cache.sha256(r.path));
-    const manifest = makeSplit(records, {
-      method: config.split,
-      seed: config.seed,
-      valFraction: config.data.valFraction,
-      metadata: readMetadata(datasetDir),
-      patientRegex: config.data.patientRegex,
-      dataset: config.data.dataset,
-      hashes,
-      sourceGroups: config.split === 'source' ? readGroupColumn(datasetDir, flags.groupColumn).groups : null,
-    });
+    const manifest = await splitTrainingImages(records, datasetDir, config, cache, { groupColumn: flags.groupColumn });
     await mkdir(dirname(resolve(flags.out)), { recursive: true });
     await writeFile(flags.out, `${JSON.stringify(manifest, null, 2)}\n`);
     for (const [name, c] of Object.entries(manifest.counts)) console.log(`${name}: train ${c.train}, val ${c.val}`);

@@ -3,11 +3,10 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import type { Config, DeepPartial } from '../config/index.ts';
 import { resolveDataRoot } from '../config/index.ts';
-import type { ImageCache } from '../data/cache.ts';
-import { listImages, listSplit, readMetadata } from '../data/dataset.ts';
+import { listImages, listSplit } from '../data/dataset.ts';
 import type { ImageRecord } from '../data/dataset.ts';
 import { DatasetError } from '../data/errors.ts';
-import { makeSplit, readGroupColumn } from '../data/split.ts';
+import { splitTrainingImages } from '../data/split.ts';
 import type { SplitManifest } from '../data/split.ts';
 import { headlineText } from '../evaluation/evaluate.ts';
 import { evaluateModel } from '../evaluation/evaluate-model.ts';
@@ -16,21 +15,6 @@ import { train } from '../training/train.ts';
 import { createEnsemble } from '../inference/ensemble.ts';
 import { addCommonFlags, addModelFlags, context, integer } from './options.ts';
 import type { CommonFlags } from './options.ts';
-
-async function splitOf(name: string, records: ImageRecord[], datasetDir: string, config: Config, cache: ImageCache): Promise<SplitManifest> {
-  const hashes = new Map<string, string>();
-  for (const r of records) hashes.set(r.path, await cache.sha256(r.path));
-  return makeSplit(records, {
-    method: config.split,
-    seed: config.seed,
-    valFraction: config.data.valFraction,
-    metadata: readMetadata(datasetDir),
-    patientRegex: config.data.patientRegex,
-    dataset: name,
-    hashes,
-    sourceGroups: config.split === 'source' ? readGroupColumn(datasetDir).groups : null,
-  });
-}
 
 function stageFrom(name: string, records: ImageRecord[], manifest: SplitManifest): StageData {
   const val = new Set(manifest.entries.filter((e) => e.split === 'val').map((e) => e.path));
@@ -97,10 +81,10 @@ export function trainCommand(): Command {
       } catch (error) {
         throw new DatasetError(`pre-training dataset: ${(error as Error).message}`);
       }
-      stages.push(stageFrom(config.train.pretrain, records, await splitOf(config.train.pretrain, records, dir, { ...config, split: 'ordered' }, cache)));
+      stages.push(stageFrom(config.train.pretrain, records, await splitTrainingImages(records, dir, { ...config, split: 'ordered' }, cache, { dataset: config.train.pretrain })));
     }
     const records = listSplit(datasetDir, 'train', config);
-    const manifest = await splitOf(config.data.dataset, records, datasetDir, config, cache);
+    const manifest = await splitTrainingImages(records, datasetDir, config, cache);
     stages.push(stageFrom(config.data.dataset, records, manifest));
     if (flags.resume) verifyResumedSplit(resolve(flags.resume), manifest);
     const out = resolve(flags.resume ?? flags.out ?? join(config.train.runsDir, `${config.train.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`));

@@ -390,11 +390,11 @@ export class DataRootError extends Error {
  * A missing folder is one clear message saying where we looked and how to point elsewhere.
  */
 export function resolveDataRoot(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
-  const candidates: Array<[string, string]> = [];
-  if (explicit) candidates.push([resolve(explicit), '--data']);
-  else if (env.COVID_CT_DATA) candidates.push([resolve(env.COVID_CT_DATA), 'COVID_CT_DATA']);
-  else candidates.push([join(SHARED_ROOT, 'data'), 'default ../shared/data']);
-  const [path, origin] = candidates[0]!;
+  const [path, origin] = explicit
+    ? [resolve(explicit), '--data']
+    : env.COVID_CT_DATA
+      ? [resolve(env.COVID_CT_DATA), 'COVID_CT_DATA']
+      : [join(SHARED_ROOT, 'data'), 'default ../shared/data'];
   if (existsSync(path)) return path;
   throw new DataRootError(
     `data folder not found: ${path} (from ${origin}). Point covid-ct at your data with --data DIR or the COVID_CT_DATA environment variable.`,

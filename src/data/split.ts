@@ -10,10 +10,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { orderBy } from 'natural-orderby';
-import type { SplitMethod } from '../config/index.ts';
+import type { Config, SplitMethod } from '../config/index.ts';
+import type { ImageCache } from './cache.ts';
 import { parseCsv } from './csv.ts';
 import type { ImageRecord, MetadataRow } from './dataset.ts';
-import { patientIdOf } from './dataset.ts';
+import { patientIdOf, readMetadata } from './dataset.ts';
 import { DatasetError } from './errors.ts';
 import { Rng } from './random.ts';
 
@@ -205,4 +206,29 @@ export function verifyManifest(manifest: SplitManifest, records: readonly ImageR
     if (!r) throw new DatasetError(`split manifest: ${e.path} is not in the dataset any more`);
     if (hashes.get(r.path) !== e.sha256) throw new DatasetError(`split manifest: ${e.path} changed since the split was made (sha256 differs)`);
   }
+}
+
+/**
+ * The split of a dataset's training images as the config asks for it: hashes every file (through the cache's
+ * index), reads metadata.csv and, for `source`, the group column. What `data split` and `train` both run.
+ */
+export async function splitTrainingImages(
+  records: readonly ImageRecord[],
+  datasetDir: string,
+  config: Config,
+  cache: ImageCache,
+  options: { dataset?: string; groupColumn?: string } = {},
+): Promise<SplitManifest> {
+  const hashes = new Map<string, string>();
+  for (const r of records) hashes.set(r.path, await cache.sha256(r.path));
+  return makeSplit(records, {
+    method: config.split,
+    seed: config.seed,
+    valFraction: config.data.valFraction,
+    metadata: readMetadata(datasetDir),
+    patientRegex: config.data.patientRegex,
+    dataset: options.dataset ?? config.data.dataset,
+    hashes,
+    sourceGroups: config.split === 'source' ? readGroupColumn(datasetDir, options.groupColumn).groups : null,
+  });
 }

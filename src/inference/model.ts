@@ -10,6 +10,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
 import type { Config, ForwardEngineName, PreprocessConfig, TtaMode } from '../config/index.ts';
 import { DEFAULTS, TTA_MODES } from '../config/index.ts';
+import { applyAugment, IDENTITY } from '../data/augment.ts';
 import { imagePipeline } from '../data/pipeline.ts';
 import type { DecodedImage } from '../data/decode.ts';
 import { loadBackbone } from '../engine/backbone.ts';
@@ -17,7 +18,7 @@ import { sha256File } from '../engine/cache.ts';
 import type { Backbone } from '../engine/backbone.ts';
 import { initWasmBackend } from '../engine/kernels/index.ts';
 import { loadTfjsLayersModel } from '../engine/tfjs-io.ts';
-import { tailLogits } from '../engine/train/index.ts';
+import { runTailBatched } from '../engine/train/index.ts';
 
 export const MODEL_FORMAT = 'covid-ct-model/1';
 export const ENSEMBLE_FORMAT = 'covid-ct-ensemble/1';
@@ -76,18 +77,7 @@ export async function trunkActivations(trunk: Backbone, images: ReadonlyArray<De
 
 /** Probabilities from trunk activations through the tail, in inference mode. */
 export function tailProbabilities(tail: tfl.LayersModel, activations: Float32Array, shape: readonly number[], batchSize = 64): Float32Array {
-  const per = shape.reduce((a, b) => a * b, 1);
-  const n = activations.length / per;
-  const out = new Float32Array(n);
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    const probabilities = tf.tidy(() => {
-      const x = tf.tensor(activations.subarray(start * per, (start + count) * per), [count, ...shape]);
-      return tf.sigmoid(tailLogits(tail, x)).dataSync();
-    });
-    out.set(probabilities, start);
-  }
-  return out;
+  return runTailBatched(tail, activations, shape, { batchSize, map: tf.sigmoid });
 }
 
 export interface LoadedModel {
@@ -122,18 +112,6 @@ function readCard(dir: string): ModelCard {
   return card;
 }
 
-function mirrored(image: DecodedImage, horizontal: boolean): DecodedImage {
-  const { width: w, height: h, data } = image;
-  const out = new Uint8Array(data.length);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const from = ((horizontal ? y : h - 1 - y) * w + (horizontal ? w - 1 - x : x)) * 3;
-      out.set(data.subarray(from, from + 3), (y * w + x) * 3);
-    }
-  }
-  return { data: out, width: w, height: h };
-}
-
 /** Loads a model or an ensemble directory. */
 export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   const tta = options.tta ?? 'none';
@@ -166,7 +144,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       const result = await probabilities(prepared);
       if (tta === 'flips') {
         for (const horizontal of [true, false]) {
-          const flipped = await probabilities(prepared.map((image) => mirrored(image, horizontal)));
+          const flipped = await probabilities(prepared.map((image) => ({ data: applyAugment(image, { ...IDENTITY, flipHorizontal: horizontal, flipVertical: !horizontal }), width: image.width, height: image.height })));
           for (let i = 0; i < result.length; i++) result[i]! += flipped[i]!;
         }
         for (let i = 0; i < result.length; i++) result[i]! /= 3;

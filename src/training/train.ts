@@ -26,7 +26,7 @@ import type { Backbone } from '../engine/backbone.ts';
 import { initWasmBackend, registerTrainingKernels } from '../engine/kernels/index.ts';
 import { sha256File } from '../engine/cache.ts';
 import { saveTfjsLayersModel } from '../engine/tfjs-io.ts';
-import { localBatchGradients, runTail, TailWorkerPool, trainableVariables } from '../engine/train/index.ts';
+import { localBatchGradients, runTailBatched, TailWorkerPool, trainableVariables } from '../engine/train/index.ts';
 import { confusionFromPredictions, predict, ratesFromCounts, rocAuc, youdenThreshold } from '../evaluation/metrics.ts';
 import type { EpochMetrics, EpochRecord } from '../evaluation/plots.ts';
 import { trainingHistorySvg } from '../evaluation/plots.ts';
@@ -136,22 +136,6 @@ export async function buildClassifier(config: Config): Promise<Classifier> {
   return { model, backbone, head };
 }
 
-/** The frozen backbone part's output for every example (inference mode), batch by batch. */
-function backboneFeatures(backbone: tfl.LayersModel, activations: Float32Array, shape: readonly number[], batchSize = 64): Float32Array {
-  const per = shape.reduce((a, b) => a * b, 1);
-  const n = activations.length / per;
-  const width = backbone.outputs[0]!.shape[1] as number;
-  const out = new Float32Array(n * width);
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    out.set(
-      tf.tidy(() => runTail(backbone, tf.tensor(activations.subarray(start * per, (start + count) * per), [count, ...shape]), false).dataSync()),
-      start * width,
-    );
-  }
-  return out;
-}
-
 export interface TrainResult {
   card: ModelCard;
   history: EpochRecord[];
@@ -257,10 +241,10 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
           const pooled = new Map<number, Float32Array>();
           const inputsOf = async (v: number): Promise<Float32Array> => {
             if (phase === 2) return features.view(v);
-            if (!pooled.has(v)) pooled.set(v, backboneFeatures(backbone, await features.view(v), shape));
+            if (!pooled.has(v)) pooled.set(v, runTailBatched(backbone, await features.view(v), shape));
             return pooled.get(v)!;
           };
-          const phaseVal = phase === 1 ? backboneFeatures(backbone, features.val, shape) : features.val;
+          const phaseVal = phase === 1 ? runTailBatched(backbone, features.val, shape) : features.val;
           const per = inputShape.reduce((a, b) => a * b, 1);
           const optimizer = tf.train.adam(settings.learningRate);
           const variables = trainableVariables(trained);

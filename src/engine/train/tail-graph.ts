@@ -2,6 +2,7 @@
 // in inference mode (its moving statistics come from the pretrained trunk; batch statistics of small CT batches
 // would destroy them), dropout and the rest in training mode while training. Convolution + BatchNorm + ReLU
 // chains run as fused blocks unless `fuse` is false.
+import * as tfc from '@tensorflow/tfjs-core';
 import type * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { fusedConvBlock } from './fused-block.ts';
@@ -69,4 +70,30 @@ export function runTail(model: tfl.LayersModel, inputs: tf.Tensor | tf.Tensor[],
   const result = values.get(model.outputs[0]!.id);
   if (!result) throw new Error('the tail model output was not computed: is the graph connected to its input?');
   return result;
+}
+
+/**
+ * Runs `model` in inference mode over flat activations (examples x prod(shape)), `batchSize` examples at a time,
+ * and returns its outputs flattened in input order; `map` transforms each batch's output (e.g. a sigmoid).
+ */
+export function runTailBatched(
+  model: tfl.LayersModel,
+  activations: Float32Array,
+  shape: readonly number[],
+  options: { batchSize?: number; map?: (output: tf.Tensor) => tf.Tensor } = {},
+): Float32Array {
+  const batchSize = options.batchSize ?? 64;
+  const per = shape.reduce((a, b) => a * b, 1);
+  const n = activations.length / per;
+  const width = (model.outputs[0]!.shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n * width);
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    const values = tfc.tidy(() => {
+      const output = runTail(model, tfc.tensor(activations.subarray(start * per, (start + count) * per), [count, ...shape]), false);
+      return (options.map ? options.map(output) : output).dataSync();
+    });
+    out.set(values, start * width);
+  }
+  return out;
 }
