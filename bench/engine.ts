@@ -2,15 +2,16 @@
 //  - forward on the default engine (ONNX Runtime, intra-op threads = cores), and on the portable wasm engine
 //    with one worker and with one per core;
 //  - tail train step from a cached 7x7x160 (MobileNetV2's block_16 + conv_1x1 + GAP with ImageNet weights, and
-//    a dense(1) logit) on tfjs-wasm with the training kernels, on this thread and data-parallel;
-//  - full train step = trunk forward up to block_16 on ONNX Runtime + the tail step.
+//    a dense(1) logit) on the default engine (the ONNX Runtime training graph) with cores and with 1 intra-op
+//    thread, and on the portable tfjs-wasm path with the training kernels, on this thread and data-parallel;
+//  - full train step = trunk forward up to block_16 on ONNX Runtime + the tail step on the default engine.
 // PyTorch (Debian's python3-torch, 2 threads, channels_last) runs before and after in the same process tree and
 // the two are averaged; the tail step is also compared thread for thread (ours on 1 thread, PyTorch on 1), which
 // suffers less from cores shared with other work. Ends with one JSON line. BENCH_RUNS sets the timed runs (default 5).
 import { availableParallelism } from 'node:os';
 import { loadBackbone } from '../src/engine/backbone.ts';
 import { initWasmBackend, registerTrainingKernels } from '../src/engine/kernels/index.ts';
-import { localBatchGradients, TailWorkerPool } from '../src/engine/train/index.ts';
+import { localBatchGradients, OnnxTail, TailWorkerPool } from '../src/engine/train/index.ts';
 import {
   adamStep, BATCH, bracketedByTorch, CUT, FEATURE_SHAPE, mobileNetV2Tail, msPerImage, ratio, round, syntheticFeatures, syntheticImages,
 } from './lib/engine.ts';
@@ -41,34 +42,34 @@ async function ours() {
   registerTrainingKernels();
   await initWasmBackend();
   const model = await mobileNetV2Tail();
+  const onnxTail = await OnnxTail.create(model, FEATURE_SHAPE, { threads: cores });
+  const onnxTailOne = await OnnxTail.create(model, FEATURE_SHAPE, { threads: 1 });
+  const onnx = adamStep(model, onnxTail.batchGradients);
+  const onnxOne = adamStep(model, onnxTailOne.batchGradients);
   const local = adamStep(model, localBatchGradients(model, FEATURE_SHAPE));
-  const tailOne = await msPerImage(() => local.step(batch), { runs: RUNS });
-  console.log(`tail step, tfjs-wasm, 1 thread: ${tailOne.toFixed(2)} ms/image`);
-  let tailParallel: number | null = null;
   const pool = cores > 1 ? await TailWorkerPool.create(model, cores - 1) : null;
-  let parallel: ReturnType<typeof adamStep> | null = null;
+  const parallel = pool ? adamStep(model, pool.batchGradients(model, FEATURE_SHAPE)) : null;
   try {
-    if (pool) {
-      parallel = adamStep(model, pool.batchGradients(model, FEATURE_SHAPE));
-      tailParallel = await msPerImage(() => parallel!.step(batch), { runs: RUNS });
-      console.log(`tail step, tfjs-wasm, ${cores} threads data-parallel: ${tailParallel.toFixed(2)} ms/image`);
-    }
-    const useParallel = tailParallel !== null && tailParallel < tailOne;
-    const tail = useParallel ? parallel! : local;
+    const tail = await msPerImage(() => onnx.step(batch), { runs: RUNS });
+    console.log(`tail step, onnxruntime-node, ${cores} intra-op threads: ${tail.toFixed(2)} ms/image`);
+    const tailOne = await msPerImage(() => onnxOne.step(batch), { runs: RUNS });
+    console.log(`tail step, onnxruntime-node, 1 thread: ${tailOne.toFixed(2)} ms/image`);
+    const tailWasmOne = await msPerImage(() => local.step(batch), { runs: RUNS });
+    console.log(`tail step, tfjs-wasm, 1 thread: ${tailWasmOne.toFixed(2)} ms/image`);
+    const tailWasmParallel = parallel ? await msPerImage(() => parallel.step(batch), { runs: RUNS }) : null;
+    if (tailWasmParallel !== null) console.log(`tail step, tfjs-wasm, ${cores} threads data-parallel: ${tailWasmParallel.toFixed(2)} ms/image`);
     const trunk = await loadBackbone('mobilenet-v2', { cut: CUT, batchSize: BATCH });
     let train: number;
     try {
-      train = await msPerImage(async () => tail.step({ features: await trunk.forward(images, BATCH), labels: batch.labels }), { runs: RUNS });
+      train = await msPerImage(async () => onnx.step({ features: await trunk.forward(images, BATCH), labels: batch.labels }), { runs: RUNS });
     } finally {
       await trunk.dispose();
     }
-    const tailWorkers = useParallel ? cores : 1;
-    console.log(`train step, trunk on onnxruntime + tail on ${tailWorkers} thread(s): ${train.toFixed(2)} ms/image`);
-    return { forward, forwardWasm, forwardWasmWorkers, tailOne, tailParallel, tail: useParallel ? tailParallel! : tailOne, tailWorkers, train };
+    console.log(`train step, trunk + tail on onnxruntime-node: ${train.toFixed(2)} ms/image`);
+    return { forward, forwardWasm, forwardWasmWorkers, tail, tailOne, tailWasmOne, tailWasmParallel, train };
   } finally {
-    local.dispose();
-    parallel?.dispose();
-    await pool?.terminate();
+    for (const step of [onnx, onnxOne, local, parallel]) step?.dispose();
+    await Promise.all([onnxTail.dispose(), onnxTailOne.dispose(), pool?.terminate()]);
   }
 }
 
@@ -86,10 +87,10 @@ console.log('|---|---|---|---|---|');
 console.log(`| forward, onnxruntime-node (default engine) | ${cell(r.forward)} | ${cell(t.forward_ms)} | ${x(r.forward, t.forward_ms)} | <= 0.3x |`);
 console.log(`| forward, tfjs-wasm, 1 worker | ${cell(r.forwardWasm)} | ${cell(t.forward_ms)} | ${x(r.forwardWasm, t.forward_ms)} | |`);
 console.log(`| forward, tfjs-wasm, ${cores} workers | ${cell(r.forwardWasmWorkers)} | ${cell(t.forward_ms)} | ${x(r.forwardWasmWorkers, t.forward_ms)} | |`);
-console.log(`| tail step from 7x7x160, 1 thread | ${cell(r.tailOne)} | ${cell(t.tail_step_ms)} | ${x(r.tailOne, t.tail_step_ms)} | |`);
-console.log(`| tail step from 7x7x160, 1 thread vs PyTorch 1 thread | ${cell(r.tailOne)} | ${cell(t.tail_step_1thread_ms)} | ${x(r.tailOne, t.tail_step_1thread_ms)} | |`);
-if (r.tailParallel !== null) console.log(`| tail step from 7x7x160, ${cores} threads | ${cell(r.tailParallel)} | ${cell(t.tail_step_ms)} | ${x(r.tailParallel, t.tail_step_ms)} | |`);
-console.log(`| tail step (best: ${r.tailWorkers} thread${r.tailWorkers > 1 ? 's' : ''}) | ${cell(r.tail)} | ${cell(t.tail_step_ms)} | ${x(r.tail, t.tail_step_ms)} | <= 2x |`);
+console.log(`| tail step from 7x7x160, onnxruntime-node (default engine) | ${cell(r.tail)} | ${cell(t.tail_step_ms)} | ${x(r.tail, t.tail_step_ms)} | <= 2x |`);
+console.log(`| tail step, onnxruntime-node 1 thread vs PyTorch 1 thread | ${cell(r.tailOne)} | ${cell(t.tail_step_1thread_ms)} | ${x(r.tailOne, t.tail_step_1thread_ms)} | |`);
+console.log(`| tail step, tfjs-wasm, 1 thread | ${cell(r.tailWasmOne)} | ${cell(t.tail_step_ms)} | ${x(r.tailWasmOne, t.tail_step_ms)} | |`);
+if (r.tailWasmParallel !== null) console.log(`| tail step, tfjs-wasm, ${cores} threads | ${cell(r.tailWasmParallel)} | ${cell(t.tail_step_ms)} | ${x(r.tailWasmParallel, t.tail_step_ms)} | |`);
 console.log(`| full train step = trunk forward + tail step | ${cell(r.train)} | ${cell(t.train_step_ms)} | ${x(r.train, t.train_step_ms)} | <= 0.7x |`);
 if (before && after) {
   const pair = (k: keyof typeof before) => `${cell(before[k])} / ${cell(after[k])}`;
@@ -113,7 +114,8 @@ console.log(
     tail_step_1thread_ms: round(r.tailOne),
     torch_tail_step_1thread_ms: orNull(t.tail_step_1thread_ms),
     tail_step_1thread_ratio: ratio(r.tailOne, t.tail_step_1thread_ms ?? null),
+    tail_step_wasm_ms: round(r.tailWasmOne),
+    tail_step_wasm_workers_ms: r.tailWasmParallel === null ? null : round(r.tailWasmParallel),
     workers: cores,
-    tail_step_workers: r.tailWorkers,
   }),
 );

@@ -50,7 +50,7 @@ function soleConsumer(layer: Layer, members: Set<Layer>): Layer | undefined {
 }
 
 function variable(layer: Layer, suffix: string): tf.Tensor | undefined {
-  return layer.weights.find((w) => w.name.endsWith(`/${suffix}`) || w.name === suffix)?.read();
+  return layer.weights.find((w) => w.originalName.endsWith(`/${suffix}`) || w.originalName === suffix)?.read();
 }
 
 function batchNormWeights(bn: Layer): BatchNormWeights | undefined {

@@ -50,8 +50,11 @@ export function tailLogits(model: tfl.LayersModel, features: tf.Tensor): tf.Tens
   return tf.tidy(() => runTail(model, features, false));
 }
 
-/** Gradients of one batch, on this thread or shared with workers; the caller disposes them. */
-export type BatchGradientFn = (features: Float32Array, labels: Float32Array) => Promise<{ loss: number; gradients: tf.Tensor[] }>;
+/**
+ * Gradients of one batch, on this thread, shared with workers or on ONNX Runtime; the caller disposes them.
+ * `key` seeds the batch's dropout masks where the implementation draws them itself.
+ */
+export type BatchGradientFn = (features: Float32Array, labels: Float32Array, key?: number) => Promise<{ loss: number; gradients: tf.Tensor[] }>;
 
 export function localBatchGradients(model: tfl.LayersModel, featureShape: number[], options: RunTailOptions = {}): BatchGradientFn {
   const variables = trainableVariables(model);
