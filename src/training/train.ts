@@ -201,7 +201,7 @@ async function phaseEngine(model: tfl.LayersModel, inputShape: number[], config:
       once(`phase ${phase}: trained on ONNX Runtime`);
       return {
         gradients: tail.batchGradients,
-        probabilities: async (features) => (await tail.logits(features)).map((z) => 1 / (1 + Math.exp(-z))),
+        probabilities: async (features) => (await tail.outputs(features)).map((z) => 1 / (1 + Math.exp(-z))),
         dispose: () => tail.dispose(),
       };
     } catch (error) {
@@ -215,6 +215,19 @@ async function phaseEngine(model: tfl.LayersModel, inputShape: number[], config:
     probabilities: async (features) => tailProbabilities(model, features, inputShape),
     dispose: async () => pool?.terminate(),
   };
+}
+
+/** The backbone's pooled output for phase 1 (its part of the tail frozen): on ONNX Runtime where it can. */
+async function pooledFeatures(backbone: tfl.LayersModel, shape: readonly number[], config: Config): Promise<{ run(activations: Float32Array): Promise<Float32Array>; dispose(): Promise<void> }> {
+  if (config.engine === 'onnx') {
+    try {
+      const tail = await OnnxTail.create(backbone, [...shape], { training: false });
+      return { run: (activations) => tail.outputs(activations), dispose: () => tail.dispose() };
+    } catch (error) {
+      if (!(error instanceof UnsupportedTailError)) throw error;
+    }
+  }
+  return { run: async (activations) => runTailBatched(backbone, activations, shape), dispose: async () => {} };
 }
 
 export async function train(config: Config, cache: ImageCache, options: TrainOptions): Promise<TrainResult> {
@@ -279,12 +292,13 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
           const trained = phase === 1 ? head : model;
           const inputShape = phase === 1 ? (head.inputs[0]!.shape.slice(1) as number[]) : [...shape];
           const pooled = new Map<number, Float32Array>();
+          const pooler = phase === 1 ? await pooledFeatures(backbone, shape, config) : undefined;
           const inputsOf = async (v: number): Promise<Float32Array> => {
-            if (phase === 2) return features.view(v);
-            if (!pooled.has(v)) pooled.set(v, runTailBatched(backbone, await features.view(v), shape));
+            if (!pooler) return features.view(v);
+            if (!pooled.has(v)) pooled.set(v, await pooler.run(await features.view(v)));
             return pooled.get(v)!;
           };
-          const phaseVal = phase === 1 ? runTailBatched(backbone, features.val, shape) : features.val;
+          const phaseVal = pooler ? await pooler.run(features.val) : features.val;
           const per = inputShape.reduce((a, b) => a * b, 1);
           const optimizer = tf.train.adam(settings.learningRate);
           const variables = trainableVariables(trained);
@@ -346,7 +360,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
             }
           } finally {
             optimizer.dispose();
-            await engine.dispose();
+            await Promise.all([engine.dispose(), pooler?.dispose()]);
           }
         }
       }

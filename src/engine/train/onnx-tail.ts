@@ -151,12 +151,12 @@ function valueInfo(name: string, dims: Array<number | string>): OnnxTypes.IValue
   return { name, type: { tensorType: { elemType: FLOAT, shape: { dim } } } };
 }
 
-type Compiled = { bytes: Uint8Array; params: Param[]; dropouts: Dropout[]; gradients: string[] };
+type Compiled = { bytes: Uint8Array; params: Param[]; dropouts: Dropout[]; gradients: string[]; width: number };
 
 /**
  * Builds the tail's graph: with `training`, inputs features, labels, inv_count, dropout masks and weights;
  * outputs `loss` and one gradient per trainable weight (model.trainableWeights order). Without, it outputs
- * `logits` (dropout off).
+ * the model's output as `output` (dropout off): logits, or the pooled features of a backbone's tail.
  */
 function compile(model: tfl.LayersModel, featureShape: number[], training: boolean): Compiled {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) throw new UnsupportedTailError('the tail must have one input and one output');
@@ -457,13 +457,14 @@ function compile(model: tfl.LayersModel, featureShape: number[], training: boole
     values.set(node.outputTensors[0]!.id, y);
   }
 
-  const logits = values.get(model.outputs[0]!.id);
-  if (!logits || logits.h !== 1 || logits.w !== 1 || logits.c !== 1) throw new UnsupportedTailError('the tail must end in one logit per example');
+  const logits = values.get(model.outputs[0]!.id)!;
   if (!training) {
-    g.nodes.push({ opType: 'Identity', input: [logits.name], output: ['logits'], name: 'logits' });
-    g.output('logits', ['batch', 1]);
-    return { bytes: g.encode(), params, dropouts, gradients: [] };
+    if (logits.h !== 1 || logits.w !== 1) throw new UnsupportedTailError('the tail must end in a vector per example');
+    g.nodes.push({ opType: 'Identity', input: [logits.name], output: ['output'], name: 'output' });
+    g.output('output', ['batch', logits.c]);
+    return { bytes: g.encode(), params, dropouts, gradients: [], width: logits.c };
   }
+  if (logits.h !== 1 || logits.w !== 1 || logits.c !== 1) throw new UnsupportedTailError('the tail must end in one logit per example');
   // Mean binary cross-entropy from logits: max(z, 0) - z y + log(1 + exp(-|z|)); dL/dz = (sigmoid(z) - y) / N.
   const labels = g.input('labels', ['batch', 1]);
   const invCount = g.input('inv_count', [1]);
@@ -486,7 +487,7 @@ function compile(model: tfl.LayersModel, featureShape: number[], training: boole
     g.output(name, owner.dims);
     gradients.push(name);
   }
-  return { bytes: g.encode(), params, dropouts, gradients };
+  return { bytes: g.encode(), params, dropouts, gradients, width: 1 };
 }
 
 async function session(bytes: Uint8Array, threads: number): Promise<ort.InferenceSession> {
@@ -498,26 +499,31 @@ export interface OnnxTailOptions {
   threads?: number;
   /** Seed of the dropout masks when a batch brings no key of its own. */
   seed?: number;
+  /** false: the forward graph only (outputs), for a model that is not trained, e.g. a frozen backbone part. */
+  training?: boolean;
 }
 
-/** A tfjs tail model run by ONNX Runtime: gradients for training, logits for evaluation. */
+/** A tfjs tail model run by ONNX Runtime: gradients for training, outputs (logits, features) for evaluation. */
 export class OnnxTail {
   private constructor(
     private readonly model: tfl.LayersModel,
     private readonly featureShape: number[],
-    private readonly trainGraph: Compiled,
-    private readonly trainSession: ort.InferenceSession,
+    private readonly trainGraph: Compiled | undefined,
+    private readonly trainSession: ort.InferenceSession | undefined,
     private readonly inferGraph: Compiled,
     private readonly inferSession: ort.InferenceSession,
     private readonly rng: Rng,
   ) {}
 
-  /** Compiles `model` for features of `featureShape`; throws UnsupportedTailError when a layer is not covered. */
+  /**
+   * Compiles `model` for features of `featureShape`; throws UnsupportedTailError when a layer is not covered.
+   * With `training: false` only the forward graph is built (any model ending in a vector).
+   */
   static async create(model: tfl.LayersModel, featureShape: number[], options: OnnxTailOptions = {}): Promise<OnnxTail> {
     const threads = options.threads ?? availableParallelism();
-    const trainGraph = compile(model, featureShape, true);
+    const trainGraph = options.training === false ? undefined : compile(model, featureShape, true);
     const inferGraph = compile(model, featureShape, false);
-    const [trainSession, inferSession] = await Promise.all([session(trainGraph.bytes, threads), session(inferGraph.bytes, threads)]);
+    const [trainSession, inferSession] = await Promise.all([trainGraph && session(trainGraph.bytes, threads), session(inferGraph.bytes, threads)]);
     return new OnnxTail(model, featureShape, trainGraph, trainSession, inferGraph, inferSession, new Rng(options.seed ?? 0));
   }
 
@@ -539,42 +545,45 @@ export class OnnxTail {
    * (so a resumed run draws the same ones); without it they come from the tail's own stream.
    */
   readonly batchGradients: BatchGradientFn = async (features, labels, key) => {
+    const [graph, trainSession] = [this.trainGraph, this.trainSession];
+    if (!graph || !trainSession) throw new Error('this ONNX tail was created with training: false');
     const count = labels.length;
-    const feeds = this.weightFeeds(this.trainGraph);
+    const feeds = this.weightFeeds(graph);
     feeds['features'] = this.rowsOf(features, count);
     feeds['labels'] = new ort.Tensor('float32', labels, [count, 1]);
     feeds['inv_count'] = new ort.Tensor('float32', new Float32Array([1 / count]), [1]);
     const rng = key === undefined ? this.rng : new Rng(key);
-    for (const dropout of this.trainGraph.dropouts) {
+    for (const dropout of graph.dropouts) {
       feeds[dropout.input] = new ort.Tensor('float32', dropoutMask(rng, count, dropout.width, dropout.rate), [count, dropout.width]);
     }
-    const result = await this.trainSession.run(feeds);
+    const result = await trainSession.run(feeds);
     const loss = (result['loss']!.data as Float32Array)[0]!;
     const trainable = this.model.trainableWeights.map((w) => w.read());
-    const gradients = this.trainGraph.gradients.map((name, i) => {
-      const owner = this.trainGraph.params.find((p) => p.variable === trainable[i])!;
+    const gradients = graph.gradients.map((name, i) => {
+      const owner = graph.params.find((p) => p.variable === trainable[i])!;
       return tf.tensor(owner.fromOnnx(result[name]!.data as Float32Array), trainable[i]!.shape);
     });
     for (const tensor of Object.values(result)) tensor.dispose();
     return { loss, gradients };
   };
 
-  /** Logits in inference mode (dropout off) for flat features, `batchSize` examples per run. */
-  async logits(features: Float32Array, batchSize = 256): Promise<Float32Array> {
+  /** The model's outputs (logits, or features) in inference mode (dropout off), flat, in input order. */
+  async outputs(features: Float32Array, batchSize = 256): Promise<Float32Array> {
     const per = this.featureShape.reduce((a, b) => a * b, 1);
     const count = features.length / per;
-    const out = new Float32Array(count);
+    const width = this.inferGraph.width;
+    const out = new Float32Array(count * width);
     const weights = this.weightFeeds(this.inferGraph);
     for (let start = 0; start < count; start += batchSize) {
       const n = Math.min(batchSize, count - start);
       const result = await this.inferSession.run({ ...weights, features: this.rowsOf(features.subarray(start * per, (start + n) * per), n) });
-      out.set(result['logits']!.data as Float32Array, start);
-      result['logits']!.dispose();
+      out.set(result['output']!.data as Float32Array, start * width);
+      result['output']!.dispose();
     }
     return out;
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.trainSession.release(), this.inferSession.release()]);
+    await Promise.all([this.trainSession?.release(), this.inferSession.release()]);
   }
 }
