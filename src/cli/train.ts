@@ -10,6 +10,7 @@ import { splitTrainingImages } from '../data/split.ts';
 import type { SplitManifest } from '../data/split.ts';
 import { headlineText } from '../evaluation/evaluate.ts';
 import { evaluateModel } from '../evaluation/evaluate-model.ts';
+import { cohortHeadline } from '../evaluation/cohorts.ts';
 import type { StageData } from '../training/train.ts';
 import { train } from '../training/train.ts';
 import { createEnsemble } from '../inference/ensemble.ts';
@@ -179,11 +180,23 @@ export function evaluateCommand(): Command {
       .description("evaluate a saved model or ensemble on the test folder with the model's own threshold; writes report.html and metrics.json")
       .requiredOption('--model <dir>', 'model directory written by train or ensemble')
       .option('--images <dir>', "evaluate on this folder of class subfolders instead of the dataset's test folder")
+      .option('--metadata <file>', 'metadata.csv for patient-level and per-source results (default: the one in the evaluated folder or a parent, up to the data root)')
+      .option('--patient-top-k <k>', 'patient score = mean of the k highest slice probabilities (default 5)', integer('--patient-top-k'))
+      .option('--source-column <name>', "per-source results by this column of metadata.csv or provenance.csv (default 'source')")
       .option('--out <dir>', 'report folder (default <model>/evaluation)'),
-  )).action(async (flags: CommonFlags & { model: string; out?: string; images?: string }) => {
-    const ctx = context(flags);
-    const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined, { images: flags.images && resolve(flags.images) });
+  )).action(async (flags: CommonFlags & { model: string; out?: string; images?: string; metadata?: string; patientTopK?: number; sourceColumn?: string }) => {
+    const ctx = context(flags, {
+      evaluate: {
+        ...(flags.patientTopK !== undefined && { patientTopK: flags.patientTopK }),
+        ...(flags.sourceColumn !== undefined && { sourceColumn: flags.sourceColumn }),
+      },
+    });
+    const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined, {
+      images: flags.images && resolve(flags.images),
+      metadata: flags.metadata && resolve(flags.metadata),
+    });
     console.log(headlineText(report.evaluation));
+    console.log(cohortHeadline(report.cohorts));
     console.log(`report: ${report.written.html}`);
   });
 }

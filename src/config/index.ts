@@ -125,6 +125,17 @@ export interface PredictConfig {
   heatmapOpacity: number;
 }
 
+export interface EvaluateConfig {
+  /**
+   * Patient-level score in `evaluate` (when the metadata has patient_id): the mean of the patient's k highest slice
+   * probabilities, or of all of them when the patient has fewer than k slices; the same rule as predict.topK for a
+   * study.
+   */
+  patientTopK: number;
+  /** Column of metadata.csv (else of provenance.csv beside it) whose values split slice-level results per source. */
+  sourceColumn: string;
+}
+
 export interface ServeConfig {
   port: number;
   /** Loopback by default: exposing a research model on a network is a deliberate choice. */
@@ -176,6 +187,7 @@ export interface Config {
   train: TrainConfig;
   medical: MedicalConfig;
   predict: PredictConfig;
+  evaluate: EvaluateConfig;
   serve: ServeConfig;
   preprocess: PreprocessConfig;
 }
@@ -241,6 +253,10 @@ export const DEFAULTS: Config = {
     format: 'csv',
     batchSize: 16,
     heatmapOpacity: 0.5,
+  },
+  evaluate: {
+    patientTopK: 5,
+    sourceColumn: 'source',
   },
   serve: {
     port: 8080,
@@ -345,7 +361,7 @@ function positiveInteger(value: number): boolean {
   return Number.isInteger(value) && value > 0;
 }
 
-function validateInferenceConfig({ medical, predict, serve }: Config): void {
+function validateInferenceConfig({ medical, predict, evaluate, serve }: Config): void {
   check(Number.isFinite(medical.window.level), 'medical.window.level', 'a number', medical.window.level);
   check(Number.isFinite(medical.window.width) && medical.window.width >= 1, 'medical.window.width', 'a number >= 1', medical.window.width);
   check(medical.windowSource === 'fixed' || medical.windowSource === 'file', 'medical.windowSource', "'fixed' or 'file'", medical.windowSource);
@@ -357,6 +373,8 @@ function validateInferenceConfig({ medical, predict, serve }: Config): void {
   check(PREDICT_FORMATS.includes(predict.format), 'predict.format', `one of ${PREDICT_FORMATS.join(', ')}`, predict.format);
   check(positiveInteger(predict.batchSize) && predict.batchSize <= 256, 'predict.batchSize', 'an integer in [1, 256]', predict.batchSize);
   check(predict.heatmapOpacity >= 0 && predict.heatmapOpacity <= 1, 'predict.heatmapOpacity', 'in [0, 1]', predict.heatmapOpacity);
+  check(positiveInteger(evaluate.patientTopK), 'evaluate.patientTopK', 'a positive integer', evaluate.patientTopK);
+  check(typeof evaluate.sourceColumn === 'string' && evaluate.sourceColumn !== '', 'evaluate.sourceColumn', 'a column name', evaluate.sourceColumn);
   check(Number.isInteger(serve.port) && serve.port >= 0 && serve.port <= 65535, 'serve.port', 'an integer in [0, 65535]', serve.port);
   check(typeof serve.host === 'string' && serve.host !== '', 'serve.host', 'a host name or address', serve.host);
   check(positiveInteger(serve.maxUploadBytes), 'serve.maxUploadBytes', 'a positive integer', serve.maxUploadBytes);

@@ -1,6 +1,6 @@
 /** `evaluate`: a saved model on the test folder, with the threshold it chose on validation, into a report. */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { ImageCache } from '../data/cache.ts';
 import { listImages, listSplit } from '../data/dataset.ts';
@@ -14,6 +14,9 @@ import type { EpochRecord } from './plots.ts';
 import { shortcutProbes } from './probes.ts';
 import type { ProbeRecord, ShortcutProbes } from './probes.ts';
 import { imageFacts } from '../data/inspect.ts';
+import { cohortSections } from './cohort-report.ts';
+import type { CohortResults } from './cohorts.ts';
+import { cohortResults, cohortToJson, locateMetadata } from './cohorts.ts';
 import type { WrittenReport } from './report.ts';
 import { writeEvaluationReport } from './report.ts';
 
@@ -22,6 +25,8 @@ export interface ModelEvaluation {
   written: WrittenReport;
   failures: string[];
   probes: { test: ShortcutProbes; validation: ShortcutProbes | null };
+  /** Patient level and per source, from the metadata.csv beside the evaluated folder. */
+  cohorts: CohortResults;
 }
 
 /**
@@ -47,7 +52,7 @@ export async function evaluateModel(
   modelDir: string,
   ctx: { config: Config; datasetDir: string; cache: ImageCache },
   out = join(modelDir, 'evaluation'),
-  options: LoadModelOptions & { images?: string } = {},
+  options: LoadModelOptions & { images?: string; metadata?: string } = {},
 ): Promise<ModelEvaluation> {
   const model = await loadModel(modelDir, { tta: options.tta ?? ctx.config.tta, engine: ctx.config.engine });
   try {
@@ -55,14 +60,28 @@ export async function evaluateModel(
     // --images: any folder with one subfolder per class, instead of the dataset's test folder.
     const testFolder = options.images ?? join(datasetDir, config.data.testDir);
     const records = options.images ? listImages(options.images, '.', config.data.classes) : listSplit(datasetDir, 'test', config);
+    const positive = config.data.classes.find((c) => c.label === 1)!.name;
+    const negative = config.data.classes.find((c) => c.label === 0)!.name;
+    // metadata.csv: in the evaluated folder or a parent up to the data root (the dataset's parent); read before
+    // predicting so a malformed file fails at once.
+    const cohortOptions = {
+      folder: testFolder,
+      root: dirname(datasetDir),
+      metadataFile: options.metadata,
+      topK: config.evaluate.patientTopK,
+      sourceColumn: config.evaluate.sourceColumn,
+      threshold: model.card.threshold,
+      classNames: [negative, positive] as const,
+      bootstrap: { seed: config.seed },
+    };
+    const metadata = locateMetadata(cohortOptions);
     const { images, failures } = await loadImages(records, cache, { size: model.card.imageSize, strict: config.data.strict });
     if (images.length === 0) throw new DatasetError(`no readable test images in ${datasetDir}`);
     const probabilities = await model.predict(images);
     const predictions: ProbeRecord[] = images.map((image, i) => ({ path: image.record.path, label: image.record.label, probability: probabilities[i]! }));
-    const positive = config.data.classes.find((c) => c.label === 1)!.name;
-    const negative = config.data.classes.find((c) => c.label === 0)!.name;
     const evaluation = evaluatePredictions(predictions, { threshold: model.card.threshold, classNames: [negative, positive], bootstrap: { seed: config.seed } });
     const probes = await shortcutProbesOf(modelDir, predictions, datasetDir, cache);
+    const cohorts = cohortResults(predictions, cohortOptions, metadata);
     const historyFile = join(modelDir, 'history.json');
     const history = existsSync(historyFile) ? (JSON.parse(readFileSync(historyFile, 'utf8')) as EpochRecord[]) : undefined;
     const written = await writeEvaluationReport(out, evaluation, {
@@ -76,10 +95,12 @@ export async function evaluateModel(
         'test folder': testFolder,
         'unreadable test images': failures.length ? failures.map((f) => f.message).join('; ') : 'none',
         'shortcut probes (AUC, 0.5 = none)': describeProbes(probes),
+        metadata: cohorts.metadata.file ? `${cohorts.metadata.file} (${cohorts.metadata.matched} of ${cohorts.metadata.images} images matched)` : 'none found',
       },
-      extra: { shortcutProbes: probes },
+      extra: { shortcutProbes: probes, ...cohortToJson(cohorts) },
+      sections: cohortSections(cohorts, [negative, positive]),
     });
-    return { evaluation, written, failures: failures.map((f) => f.message), probes };
+    return { evaluation, written, failures: failures.map((f) => f.message), probes, cohorts };
   } finally {
     await model.dispose();
   }

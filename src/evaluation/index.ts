@@ -1,4 +1,4 @@
-/** Evaluation: metrics, figures and the self-contained report. Pure and model-independent. */
+/** Evaluation: metrics, figures and the self-contained report; patient-level and per-source results from metadata.csv. Model-independent. */
 export {
   MetricError,
   predict,
@@ -11,6 +11,7 @@ export {
   youdenThreshold,
   bootstrapAucCi,
   percentile,
+  topKMean,
 } from './metrics.ts';
 export type {
   Label,
@@ -38,4 +39,31 @@ export {
   writeFigure,
   writeEvaluationReport,
 } from './report.ts';
-export type { Thumbnail, ReportOptions, ReportFigures, WrittenReport } from './report.ts';
+export type { Thumbnail, ReportOptions, ReportFigures, ReportSection, WrittenReport } from './report.ts';
+export {
+  PATIENT_SCORE_RULE,
+  PATIENT_GROUPING_RULE,
+  groupMetrics,
+  aggregatePatients,
+  patientLevel,
+  perSourceMetrics,
+  locateMetadata,
+  cohortResults,
+  cohortToJson,
+  cohortHeadline,
+} from './cohorts.ts';
+export type { GroupMetrics, PatientSlice, PatientScore, PatientLevel, SourceMetrics, PerSource, MetadataMatch, LocatedMetadata, CohortResults, CohortOptions } from './cohorts.ts';
+export { cohortSections } from './cohort-report.ts';
+export {
+  MetadataError,
+  METADATA_FILE,
+  PROVENANCE_FILE,
+  PATIENT_COLUMN,
+  parseCsvStrict,
+  readPathTable,
+  normalisePath,
+  metadataSearchPath,
+  findMetadata,
+  rowOf,
+} from './metadata.ts';
+export type { CsvRow, CsvTable, PathTable } from './metadata.ts';

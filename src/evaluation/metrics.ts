@@ -67,6 +67,18 @@ function rate(numerator: number, denominator: number): number {
   return denominator === 0 ? 0 : numerator / denominator;
 }
 
+/**
+ * Mean of the k highest values (k capped at the count); the k used is returned with it. The score of a study in
+ * `predict` (slices of a series) and of a patient in `evaluate` (a patient's slices).
+ */
+export function topKMean(values: readonly number[], k: number): { score: number; k: number } {
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`top-k: k must be a positive integer, got ${k}`);
+  if (values.length === 0) throw new RangeError('top-k: no values');
+  const used = Math.min(k, values.length);
+  const top = [...values].sort((a, b) => b - a).slice(0, used);
+  return { score: top.reduce((a, b) => a + b, 0) / used, k: used };
+}
+
 /** Hard predictions: positive when probability >= threshold (the convention of scikit-learn's roc_curve). */
 export function predict(probabilities: readonly number[], threshold: number): Label[] {
   return probabilities.map((p) => (p >= threshold ? 1 : 0));

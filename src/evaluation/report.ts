@@ -16,6 +16,13 @@ import { escapeXml as escapeHtml } from './svg.ts';
 export const DISCLAIMER = 'Research software, not a diagnostic device.';
 export const THUMBNAIL_SIZE = 128;
 
+/** A section of report.html: a heading and ready (escaped) HTML, placed after the ROC curve. */
+export interface ReportSection {
+  id: string;
+  heading: string;
+  html: string;
+}
+
 /** A thumbnail as bytes of a browser-readable image (JPEG by default), or a ready data: URI. */
 export type Thumbnail = Buffer | string;
 
@@ -34,6 +41,8 @@ export interface ReportOptions {
   generatedAt?: Date;
   /** More fields for metrics.json (structured, unlike `details`). */
   extra?: Record<string, unknown>;
+  /** More sections (e.g. patient level, per source), after the ROC curve. */
+  sections?: readonly ReportSection[];
 }
 
 /** A JPEG thumbnail fitting in size x size, from any image file the data pipeline can decode (PNG, JPEG, BMP...). */
@@ -235,6 +244,7 @@ ${warnings}
 <p class="note">AUC by the trapezoid rule (tied scores count one half). The ${Math.round(auc.level * 100)} % CI is the
 percentile bootstrap over ${auc.resamples} resamples of the test images (seed ${auc.seed}; ${auc.skipped} single-class
 resamples skipped).</p>
+${(options.sections ?? []).map((s) => `<h2 id="${escapeHtml(s.id)}">${escapeHtml(s.heading)}</h2>\n${s.html}`).join('\n')}
 ${history}
 <h2 id="galleries">Examples</h2>
 ${await gallery(evaluation, options)}

@@ -12,6 +12,7 @@ import { DISCLAIMER, trunkActivations } from './model.ts';
 import type { LoadedModel } from './model.ts';
 import { gradCam, heatmapOverlay } from './gradcam.ts';
 import { asFailure } from './inputs.ts';
+import { topKMean } from '../evaluation/metrics.ts';
 import type { InputFailure, InputKind, LoadedSlice, SliceSource, Study } from './inputs.ts';
 
 export const LABELS = { positive: 'COVID', negative: 'non-COVID' } as const;
@@ -67,14 +68,8 @@ export function labelOf(probability: number, threshold: number): Label {
   return probability >= threshold ? LABELS.positive : LABELS.negative;
 }
 
-/** Mean of the k highest values (k capped at the count); the k used is returned with it. */
-export function topKMean(values: readonly number[], k: number): { score: number; k: number } {
-  if (!Number.isInteger(k) || k < 1) throw new RangeError(`top-k: k must be a positive integer, got ${k}`);
-  if (values.length === 0) throw new RangeError('top-k: no values');
-  const used = Math.min(k, values.length);
-  const top = [...values].sort((a, b) => b - a).slice(0, used);
-  return { score: top.reduce((a, b) => a + b, 0) / used, k: used };
-}
+// The study score's rule, shared with evaluate's patient-level score; re-exported where it always was.
+export { topKMean };
 
 function heatmapName(file: string, slice: number | null, taken: Set<string>): string {
   const stem = basename(file).replace(/[^\w.-]+/g, '_').replace(/\.(dcm|nii|nii\.gz|png|jpe?g|bmp|tiff?|webp|gif)$/i, '');
