@@ -341,6 +341,11 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
                 train: epochMetrics(features.trainLabels, trainProbabilities, binaryCrossEntropy(features.trainLabels, trainProbabilities)),
                 val: epochMetrics(features.valLabels, valProbabilities, binaryCrossEntropy(features.valLabels, valProbabilities)),
               };
+              // Weights gone non-finite show in the epoch's predictions even when the last batch loss did not.
+              if (!Number.isFinite(record.train.loss) || !Number.isFinite(record.val!.loss)) {
+                stoppedEarly = `${stage.name} round ${round} phase ${phase} epoch ${epoch}: the loss became ${Number.isFinite(record.train.loss) ? record.val!.loss : record.train.loss}; training stopped and the best weights so far were kept`;
+                break stages;
+              }
               history.push(record);
               if (!best || record.val!.loss < best.loss) {
                 tf.dispose([...(best?.weights.values() ?? [])]);

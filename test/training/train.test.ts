@@ -99,7 +99,12 @@ test('CLI: train --evaluate writes the model directory and a self-contained repo
 
   const folder = cli('evaluate', '--model', out, '--images', join(root, 'covid-ct', 'testing-images'), '--out', join(root, 'folder'));
   assert.equal(folder.status, 0, folder.stderr);
-  assert.deepEqual(JSON.parse(readFileSync(join(root, 'folder', 'metrics.json'), 'utf8')).counts, first.counts);
+  const folderMetrics = JSON.parse(readFileSync(join(root, 'folder', 'metrics.json'), 'utf8'));
+  assert.deepEqual(folderMetrics.counts, first.counts);
+  // The linked folder has no metadata.csv: no patient level, said so on stdout and in metrics.json.
+  assert.match(folder.stdout, /^patients: n\/a \(no metadata\.csv in /m);
+  assert.equal(folderMetrics.patientLevel, null);
+  assert.match(folderMetrics.metadata.notes[0], /^no metadata\.csv/);
 
   // The portable engine (tfjs-wasm worker_threads) gives the same answers as ONNX Runtime.
   const wasm = cli('evaluate', '--model', out, '--engine', 'wasm', '--out', join(root, 'wasm'));
@@ -111,4 +116,21 @@ test('CLI: train --evaluate writes the model directory and a self-contained repo
   const missing = cli('evaluate', '--model', join(root, 'nope'));
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /not a covid-ct model directory/);
+});
+
+test('a loss that becomes infinite or NaN stops training with a message and keeps the best weights so far', async () => {
+  const root = linkedDataset(6, 0);
+  const out = join(root, 'diverged');
+  // A NaN learning rate turns every tail weight into NaN at phase 2's first step, as a diverging run would.
+  // Validation refuses such a rate, so the test sets it behind validation's back to reach the guard.
+  const { result } = await trainLinked(root, out, { train: { phase1: { epochs: 1 }, phase2: { epochs: 2 } } }, {}, (config) => {
+    config.train.phase2.learningRate = Number.NaN;
+  });
+  assert.match(result.stoppedEarly ?? '', /covid-ct round 1 phase 2 epoch 1: the loss became (NaN|Infinity); training stopped and the best weights so far were kept/);
+  assert.equal(result.history.length, 1, 'only the finished phase-1 epoch is recorded');
+  const card = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+  assert.ok(Number.isFinite(card.threshold) && Number.isFinite(card.validation.auc));
+  const tail = await loadTfjsLayersModel(join(out, 'tail', 'model.json'));
+  for (const weight of tail.weights) assert.ok(weight.read().dataSync().every(Number.isFinite), `${weight.name} is finite`);
+  tail.dispose();
 });

@@ -356,10 +356,12 @@ function compile(model: tfl.LayersModel, featureShape: number[], training: boole
   for (const layer of model.layers) {
     const className = layer.getClassName();
     if (className === 'InputLayer') continue;
-    if (layer.inboundNodes.length !== 1) throw new UnsupportedTailError(`layer '${layer.name}' is used ${layer.inboundNodes.length} times`);
-    const node = layer.inboundNodes[0]!;
+    // A layer shared with another model (the head's dropout and dense serve the classifier and the head) has
+    // one node per model: take the one that reads this model's tensors.
+    const nodes = layer.inboundNodes.filter((n) => n.inputTensors.every((symbolic) => values.has(symbolic.id)));
+    if (nodes.length !== 1) throw new UnsupportedTailError(`layer '${layer.name}' is applied ${nodes.length} times to this tail's tensors`);
+    const node = nodes[0]!;
     const inputs = node.inputTensors.map((symbolic) => values.get(symbolic.id));
-    if (inputs.some((v) => v === undefined)) throw new UnsupportedTailError(`layer '${layer.name}' reads a tensor from outside the tail`);
     const [x] = inputs as [Value, ...Value[]];
     const config = layer.getConfig() as Config;
     let y: Value;
