@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { Config, DeepPartial } from '../config/index.ts';
 import { resolveDataRoot } from '../config/index.ts';
 import { listImages, listSplit } from '../data/dataset.ts';
@@ -9,7 +9,8 @@ import { DatasetError } from '../data/errors.ts';
 import { splitTrainingImages } from '../data/split.ts';
 import type { SplitManifest } from '../data/split.ts';
 import { headlineText } from '../evaluation/evaluate.ts';
-import { evaluateModel } from '../evaluation/evaluate-model.ts';
+import { evaluateModel, EVALUATION_SPLITS } from '../evaluation/evaluate-model.ts';
+import type { EvaluationSplit } from '../evaluation/evaluate-model.ts';
 import { cohortHeadline } from '../evaluation/cohorts.ts';
 import type { StageData } from '../training/train.ts';
 import { train } from '../training/train.ts';
@@ -180,11 +181,12 @@ export function evaluateCommand(): Command {
       .description("evaluate a saved model or ensemble on the test folder with the model's own threshold; writes report.html and metrics.json")
       .requiredOption('--model <dir>', 'model directory written by train or ensemble')
       .option('--images <dir>', "evaluate on this folder of class subfolders instead of the dataset's test folder")
+      .addOption(new Option('--split <split>', "'val': the model's own validation images (from its split.json) instead of the test folder").choices(EVALUATION_SPLITS as EvaluationSplit[]))
       .option('--metadata <file>', 'metadata.csv for patient-level and per-source results (default: the one in the evaluated folder or a parent, up to the data root)')
       .option('--patient-top-k <k>', 'patient score = mean of the k highest slice probabilities (default 5)', integer('--patient-top-k'))
       .option('--source-column <name>', "per-source results by this column of metadata.csv or provenance.csv (default 'source')")
       .option('--out <dir>', 'report folder (default <model>/evaluation)'),
-  )).action(async (flags: CommonFlags & { model: string; out?: string; images?: string; metadata?: string; patientTopK?: number; sourceColumn?: string }) => {
+  )).action(async (flags: CommonFlags & { model: string; out?: string; images?: string; split?: EvaluationSplit; metadata?: string; patientTopK?: number; sourceColumn?: string }) => {
     const ctx = context(flags, {
       evaluate: {
         ...(flags.patientTopK !== undefined && { patientTopK: flags.patientTopK }),
@@ -193,6 +195,7 @@ export function evaluateCommand(): Command {
     });
     const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined, {
       images: flags.images && resolve(flags.images),
+      ...(flags.split && { split: flags.split }),
       metadata: flags.metadata && resolve(flags.metadata),
     });
     console.log(headlineText(report.evaluation));

@@ -4,6 +4,8 @@ import { dirname, join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { ImageCache } from '../data/cache.ts';
 import { listImages, listSplit } from '../data/dataset.ts';
+import type { ImageRecord } from '../data/dataset.ts';
+import type { SplitManifest } from '../data/split.ts';
 import { DatasetError } from '../data/errors.ts';
 import { loadImages } from '../data/loader.ts';
 import { loadModel } from '../inference/model.ts';
@@ -48,18 +50,38 @@ function describeProbes(probes: ModelEvaluation['probes']): string {
   return `test: ${one(probes.test)}; validation: ${probes.validation ? one(probes.validation) : 'n/a'}`;
 }
 
+/** Which images `evaluate` scores: the dataset's test folder (default) or the model's validation split. */
+export type EvaluationSplit = 'test' | 'val';
+export const EVALUATION_SPLITS: readonly EvaluationSplit[] = ['test', 'val'];
+
+/** The validation images recorded in the model's split.json, resolved in `datasetDir`. */
+function validationRecords(modelDir: string, datasetDir: string): ImageRecord[] {
+  const file = join(modelDir, 'split.json');
+  if (!existsSync(file)) throw new DatasetError(`--split val: ${file} does not exist (an ensemble has no split of its own: evaluate a member)`);
+  const manifest = JSON.parse(readFileSync(file, 'utf8')) as SplitManifest;
+  return manifest.entries.filter((e) => e.split === 'val').map((e) => {
+    const path = join(datasetDir, e.path);
+    if (!existsSync(path)) throw new DatasetError(`--split val: ${path} (listed in ${file}) does not exist: is --data the dataset the model was trained on?`);
+    return { path, relPath: e.path, className: e.className, label: e.label };
+  });
+}
+
 export async function evaluateModel(
   modelDir: string,
   ctx: { config: Config; datasetDir: string; cache: ImageCache },
   out = join(modelDir, 'evaluation'),
-  options: LoadModelOptions & { images?: string; metadata?: string } = {},
+  options: LoadModelOptions & { images?: string; metadata?: string; split?: EvaluationSplit } = {},
 ): Promise<ModelEvaluation> {
   const model = await loadModel(modelDir, { tta: options.tta ?? ctx.config.tta, engine: ctx.config.engine });
   try {
     const { config, datasetDir, cache } = ctx;
-    // --images: any folder with one subfolder per class, instead of the dataset's test folder.
-    const testFolder = options.images ?? join(datasetDir, config.data.testDir);
-    const records = options.images ? listImages(options.images, '.', config.data.classes) : listSplit(datasetDir, 'test', config);
+    // --images: any folder with one subfolder per class, instead of the dataset's test folder; --split val: the
+    // model's own validation images (for choices made on validation, e.g. whether TTA helps).
+    if (options.images && options.split === 'val') throw new DatasetError('evaluate: --images and --split val name two different image sets; give one');
+    const testFolder = options.images ?? (options.split === 'val' ? datasetDir : join(datasetDir, config.data.testDir));
+    const records = options.images
+      ? listImages(options.images, '.', config.data.classes)
+      : options.split === 'val' ? validationRecords(modelDir, datasetDir) : listSplit(datasetDir, 'test', config);
     const positive = config.data.classes.find((c) => c.label === 1)!.name;
     const negative = config.data.classes.find((c) => c.label === 0)!.name;
     // metadata.csv: in the evaluated folder or a parent up to the data root (the dataset's parent); read before
@@ -91,8 +113,8 @@ export async function evaluateModel(
         model: `${model.card.id} (${modelDir})`,
         backbone: `${model.card.backbone.name}, fine-tuned from ${model.card.backbone.fineTuneAt}`,
         threshold: `${model.card.threshold.toFixed(4)} (${model.card.thresholdRule})`,
-        'test-time augmentation': options.tta ?? 'none',
-        'test folder': testFolder,
+        'test-time augmentation': options.tta ?? ctx.config.tta,
+        [options.split === 'val' ? 'validation images' : 'test folder']: options.split === 'val' ? `${records.length} from ${join(modelDir, 'split.json')}` : testFolder,
         'unreadable test images': failures.length ? failures.map((f) => f.message).join('; ') : 'none',
         'shortcut probes (AUC, 0.5 = none)': describeProbes(probes),
         metadata: cohorts.metadata.file ? `${cohorts.metadata.file} (${cohorts.metadata.matched} of ${cohorts.metadata.images} images matched)` : 'none found',

@@ -106,6 +106,15 @@ test('CLI: train --evaluate writes the model directory and a self-contained repo
   assert.equal(folderMetrics.patientLevel, null);
   assert.match(folderMetrics.metadata.notes[0], /^no metadata\.csv/);
 
+  // --split val scores the model's own validation images: the same predictions the card's metrics came from.
+  const val = cli('evaluate', '--model', out, '--split', 'val', '--out', join(root, 'val'));
+  assert.equal(val.status, 0, val.stderr);
+  const valMetrics = JSON.parse(readFileSync(join(root, 'val', 'metrics.json'), 'utf8'));
+  const valEntries = JSON.parse(readFileSync(join(out, 'split.json'), 'utf8')).entries.filter((e: { split: string }) => e.split === 'val');
+  assert.equal(valMetrics.counts.tp + valMetrics.counts.fp + valMetrics.counts.tn + valMetrics.counts.fn, valEntries.length);
+  assert.ok(Math.abs(valMetrics.auc - card.validation.auc) < 1e-9, `validation AUC ${valMetrics.auc} vs the card's ${card.validation.auc}`);
+  assert.equal(cli('evaluate', '--model', out, '--split', 'train').status, 2, 'an unknown split is a usage error');
+
   // The portable engine (tfjs-wasm worker_threads) gives the same answers as ONNX Runtime.
   const wasm = cli('evaluate', '--model', out, '--engine', 'wasm', '--out', join(root, 'wasm'));
   assert.equal(wasm.status, 0, wasm.stderr);
