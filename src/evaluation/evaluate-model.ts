@@ -7,15 +7,18 @@ import { listImages, listSplit } from '../data/dataset.ts';
 import type { ImageRecord } from '../data/dataset.ts';
 import type { SplitManifest } from '../data/split.ts';
 import { DatasetError } from '../data/errors.ts';
-import { loadImages } from '../data/loader.ts';
+import { loadImages, mapLimit } from '../data/loader.ts';
 import { loadModel } from '../inference/model.ts';
 import type { LoadModelOptions } from '../inference/model.ts';
 import type { Evaluation } from './evaluate.ts';
 import { evaluatePredictions } from './evaluate.ts';
 import type { EpochRecord } from './plots.ts';
-import { shortcutProbes } from './probes.ts';
-import type { ProbeRecord, ShortcutProbes } from './probes.ts';
+import { formatSwapProbe, shortcutProbes } from './probes.ts';
+import type { FormatSwapProbe, ProbeRecord, ShortcutProbes } from './probes.ts';
 import { imageFacts } from '../data/inspect.ts';
+import type { ImageFacts } from '../data/inspect.ts';
+import { jpegReencode } from '../data/preprocess/jpeg.ts';
+import { Rng } from '../data/random.ts';
 import { cohortSections } from './cohort-report.ts';
 import type { CohortResults } from './cohorts.ts';
 import { cohortResults, cohortToJson, locateMetadata } from './cohorts.ts';
@@ -27,6 +30,8 @@ export interface ModelEvaluation {
   written: WrittenReport;
   failures: string[];
   probes: { test: ShortcutProbes; validation: ShortcutProbes | null };
+  /** The evaluated non-COVID PNGs against their own JPEG round trips. */
+  formatSwap: FormatSwapProbe;
   /** Patient level and per source, from the metadata.csv beside the evaluated folder. */
   cohorts: CohortResults;
 }
@@ -35,8 +40,8 @@ export interface ModelEvaluation {
  * Shortcut probes on the test predictions, and on the model's saved validation predictions when their files are in
  * this dataset (COVID-CT's test set is all PNG, so the container probe is only defined on validation).
  */
-async function shortcutProbesOf(modelDir: string, test: ProbeRecord[], datasetDir: string, cache: ImageCache): Promise<ModelEvaluation['probes']> {
-  const testProbes = shortcutProbes(test, await imageFacts(test.map((r) => r.path), cache));
+async function shortcutProbesOf(modelDir: string, test: ProbeRecord[], testFacts: Map<string, ImageFacts>, datasetDir: string, cache: ImageCache): Promise<ModelEvaluation['probes']> {
+  const testProbes = shortcutProbes(test, testFacts);
   const file = join(modelDir, 'validation-predictions.json');
   if (!existsSync(file)) return { test: testProbes, validation: null };
   const rows = (JSON.parse(readFileSync(file, 'utf8')) as ProbeRecord[]).map((r) => ({ ...r, path: join(datasetDir, r.path) }));
@@ -49,6 +54,9 @@ function describeProbes(probes: ModelEvaluation['probes']): string {
   const one = (p: ShortcutProbes) => `PNG vs JPEG inside non-COVID ${f(p.formatAuc)}, colour marks inside COVID ${f(p.colourAuc.covid)} and non-COVID ${f(p.colourAuc.nonCovid)}`;
   return `test: ${one(probes.test)}; validation: ${probes.validation ? one(probes.validation) : 'n/a'}`;
 }
+
+/** JPEG quality of the container swap probe: the middle of training's re-encoding range. */
+const SWAP_QUALITY = 75;
 
 /** Which images `evaluate` scores: the dataset's test folder (default) or the model's validation split. */
 export type EvaluationSplit = 'test' | 'val';
@@ -102,7 +110,12 @@ export async function evaluateModel(
     const probabilities = await model.predict(images);
     const predictions: ProbeRecord[] = images.map((image, i) => ({ path: image.record.path, label: image.record.label, probability: probabilities[i]! }));
     const evaluation = evaluatePredictions(predictions, { threshold: model.card.threshold, classNames: [negative, positive], bootstrap: { seed: config.seed } });
-    const probes = await shortcutProbesOf(modelDir, predictions, datasetDir, cache);
+    const facts = await imageFacts(predictions.map((r) => r.path), cache);
+    const probes = await shortcutProbesOf(modelDir, predictions, facts, datasetDir, cache);
+    // The counterfactual container probe: non-COVID PNGs scored again after a JPEG round trip.
+    const pngNonCovid = images.map((image, i) => ({ image, i })).filter(({ image }) => image.record.label === 0 && facts.get(image.record.path)?.format === 'png');
+    const copies = await mapLimit(pngNonCovid, 4, ({ image }) => jpegReencode(image, new Rng(0), { minQuality: SWAP_QUALITY, maxQuality: SWAP_QUALITY }));
+    const formatSwap = formatSwapProbe(pngNonCovid.map(({ i }) => probabilities[i]!), Array.from(await model.predict(copies)), SWAP_QUALITY);
     const cohorts = cohortResults(predictions, cohortOptions, metadata);
     const historyFile = join(modelDir, 'history.json');
     const history = existsSync(historyFile) ? (JSON.parse(readFileSync(historyFile, 'utf8')) as EpochRecord[]) : undefined;
@@ -117,12 +130,13 @@ export async function evaluateModel(
         [options.split === 'val' ? 'validation images' : 'test folder']: options.split === 'val' ? `${records.length} from ${join(modelDir, 'split.json')}` : testFolder,
         'unreadable test images': failures.length ? failures.map((f) => f.message).join('; ') : 'none',
         'shortcut probes (AUC, 0.5 = none)': describeProbes(probes),
+        'container swap probe': formatSwap.auc === null ? 'n/a (no non-COVID PNG images)' : `${formatSwap.positives} non-COVID PNGs vs their JPEG copies (quality ${SWAP_QUALITY}): AUC ${formatSwap.auc.toFixed(3)}, mean score change ${formatSwap.meanShift!.toFixed(4)}`,
         metadata: cohorts.metadata.file ? `${cohorts.metadata.file} (${cohorts.metadata.matched} of ${cohorts.metadata.images} images matched)` : 'none found',
       },
-      extra: { shortcutProbes: probes, ...cohortToJson(cohorts) },
+      extra: { shortcutProbes: { ...probes, formatSwap }, ...cohortToJson(cohorts) },
       sections: cohortSections(cohorts, [negative, positive]),
     });
-    return { evaluation, written, failures: failures.map((f) => f.message), probes, cohorts };
+    return { evaluation, written, failures: failures.map((f) => f.message), probes, formatSwap, cohorts };
   } finally {
     await model.dispose();
   }

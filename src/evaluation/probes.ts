@@ -5,6 +5,9 @@
  *    training set COVID is mostly PNG: a model that learned "PNG means COVID" scores above 0.5.
  *  - colourAuc: inside each class, the AUC with which the COVID probability separates colour-marked (positive)
  *    from clean images; marks are mostly on COVID images, so a model that learned them scores above 0.5.
+ *  - formatSwap (counterfactual, defined on any set): the non-COVID PNG images scored again after a JPEG round
+ *    trip; the AUC with which the score separates the originals (positive) from their JPEG copies, and the mean
+ *    change. The images are the same, only the container's artefacts differ.
  * Near 0.5 is good; far below 0.5 is the same shortcut learned the other way (`strength` folds both sides).
  * A probe is null when one of its two groups is empty (e.g. the test set is all PNG).
  */
@@ -74,4 +77,18 @@ export function shortcutProbes(records: readonly ProbeRecord[], facts: ReadonlyM
     colourAuc: { covid: colourCovid.auc, nonCovid: colourNonCovid.auc },
     details: { format, colourCovid, colourNonCovid },
   };
+}
+
+export interface FormatSwapProbe extends ProbeAuc {
+  /** JPEG quality of the round trip. */
+  quality: number;
+  /** Mean of (score of the JPEG copy - score of the original PNG). */
+  meanShift: number | null;
+}
+
+/** The counterfactual container probe from paired scores: originals[i] and its JPEG copy copies[i]. */
+export function formatSwapProbe(originals: readonly number[], copies: readonly number[], quality: number): FormatSwapProbe {
+  if (originals.length !== copies.length) throw new Error(`formatSwapProbe: ${originals.length} originals but ${copies.length} copies`);
+  const shift = originals.length ? copies.reduce((sum, c, i) => sum + c - originals[i]!, 0) / originals.length : null;
+  return { ...groupAuc(originals, copies), quality, meanShift: shift };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ProbeFacts, ProbeRecord } from '../../src/evaluation/probes.ts';
-import { groupAuc, shortcutProbes } from '../../src/evaluation/probes.ts';
+import { formatSwapProbe, groupAuc, shortcutProbes } from '../../src/evaluation/probes.ts';
 
 function build(rows: Array<[string, 0 | 1, number, 'png' | 'jpeg' | 'bmp', boolean]>): { records: ProbeRecord[]; facts: Map<string, ProbeFacts> } {
   return {
@@ -54,4 +54,19 @@ test('probes: a score that ignores the shortcut gives 0.5; missing facts are an 
   assert.equal(groupAuc([0.5, 0.5], [0.5]).auc, 0.5);
   assert.equal(groupAuc([], [0.5]).auc, null);
   assert.throws(() => shortcutProbes([{ path: 'x', label: 0, probability: 0.3 }], new Map()), /no image facts for x/);
+});
+
+test('container swap probe: AUC of originals over their JPEG copies and the mean paired change', () => {
+  // Every copy scores higher than every original: the model reads JPEG as COVID-like, AUC 0.
+  const shifted = formatSwapProbe([0.1, 0.2, 0.3], [0.4, 0.5, 0.6], 75);
+  assert.equal(shifted.auc, 0);
+  assert.equal(shifted.strength, 1);
+  assert.ok(Math.abs(shifted.meanShift! - 0.3) < 1e-12);
+  assert.equal(shifted.quality, 75);
+  // Copies that score as their originals do: AUC 0.5, no shift.
+  const same = formatSwapProbe([0.1, 0.7], [0.1, 0.7], 75);
+  assert.equal(same.auc, 0.5);
+  assert.equal(same.meanShift, 0);
+  assert.equal(formatSwapProbe([], [], 75).auc, null);
+  assert.throws(() => formatSwapProbe([0.1], [], 75), /1 originals but 0 copies/);
 });

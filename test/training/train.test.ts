@@ -89,6 +89,11 @@ test('CLI: train --evaluate writes the model directory and a self-contained repo
   assert.equal(first.shortcutProbes.test.formatAuc, null, 'the test images are all PNG: no container probe there');
   assert.ok(inRange(first.shortcutProbes.test.colourAuc.covid) && inRange(first.shortcutProbes.validation.formatAuc));
   assert.match(html, /shortcut probes/);
+  // Every non-COVID test image is PNG: all of them are scored again as JPEG copies.
+  assert.equal(first.shortcutProbes.formatSwap.positives, 8);
+  assert.equal(first.shortcutProbes.formatSwap.negatives, 8);
+  assert.ok(inRange(first.shortcutProbes.formatSwap.auc) && Number.isFinite(first.shortcutProbes.formatSwap.meanShift));
+  assert.match(html, /container swap probe/);
 
   const again = cli('evaluate', '--model', out, '--out', join(root, 'again'));
   assert.equal(again.status, 0, again.stderr);
