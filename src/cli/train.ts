@@ -83,7 +83,7 @@ export function trainCommand(): Command {
       } catch (error) {
         throw new DatasetError(`pre-training dataset: ${(error as Error).message}`);
       }
-      stages.push(stageFrom(config.train.pretrain, records, await splitTrainingImages(records, dir, { ...config, split: 'ordered' }, cache, { dataset: config.train.pretrain })));
+      stages.push({ ...stageFrom(config.train.pretrain, records, await splitTrainingImages(records, dir, { ...config, split: 'ordered' }, cache, { dataset: config.train.pretrain })), pretraining: true });
     }
     const records = listSplit(datasetDir, 'train', config);
     const manifest = await splitTrainingImages(records, datasetDir, config, cache);

@@ -73,6 +73,11 @@ export interface TrainConfig {
   phase2: PhaseConfig;
   /** How many times phase 1 then phase 2 run. */
   rounds: number;
+  /**
+   * The pre-training stage's own schedule (rounds, phases, views): its validation loss is lowest early, so it
+   * needs far fewer epochs than the main stage (see README, Results).
+   */
+  pretrainSchedule: { rounds: number; phase1: PhaseConfig; phase2: PhaseConfig; views: number };
   dropout: number;
   /**
    * Augmented views cached per training image. The frozen trunk's output for K views of every image is
@@ -230,6 +235,7 @@ export const DEFAULTS: Config = {
     phase1: { epochs: 10, learningRate: 1e-3 },
     phase2: { epochs: 30, learningRate: 1e-4 },
     rounds: 2,
+    pretrainSchedule: { rounds: 1, phase1: { epochs: 10, learningRate: 1e-3 }, phase2: { epochs: 10, learningRate: 1e-4 }, views: 4 },
     dropout: 0.1,
     views: 8,
     workers: Math.min(4, availableParallelism()),
@@ -329,13 +335,18 @@ export function validateConfig(config: Config): Config {
     check(augment[key] >= 0 && augment[key] < 0.5, `augment.${key}`, 'in [0, 0.5)', augment[key]);
   }
   const { train } = config;
-  for (const phase of ['phase1', 'phase2'] as const) {
-    check(Number.isInteger(train[phase].epochs) && train[phase].epochs >= 0, `train.${phase}.epochs`, 'a non-negative integer', train[phase].epochs);
-    check(train[phase].learningRate > 0 && train[phase].learningRate < 1, `train.${phase}.learningRate`, 'in (0, 1)', train[phase].learningRate);
-  }
-  check(Number.isInteger(train.rounds) && train.rounds >= 1, 'train.rounds', 'a positive integer', train.rounds);
+  // The main schedule and the pre-training stage's are checked alike.
+  const checkSchedule = (path: string, schedule: Pick<TrainConfig, 'rounds' | 'phase1' | 'phase2' | 'views'>) => {
+    for (const phase of ['phase1', 'phase2'] as const) {
+      check(Number.isInteger(schedule[phase].epochs) && schedule[phase].epochs >= 0, `${path}.${phase}.epochs`, 'a non-negative integer', schedule[phase].epochs);
+      check(schedule[phase].learningRate > 0 && schedule[phase].learningRate < 1, `${path}.${phase}.learningRate`, 'in (0, 1)', schedule[phase].learningRate);
+    }
+    check(Number.isInteger(schedule.rounds) && schedule.rounds >= 1, `${path}.rounds`, 'a positive integer', schedule.rounds);
+    check(Number.isInteger(schedule.views) && schedule.views >= 1 && schedule.views <= 64, `${path}.views`, 'an integer in [1, 64]', schedule.views);
+  };
+  checkSchedule('train', train);
+  checkSchedule('train.pretrainSchedule', train.pretrainSchedule);
   check(train.dropout >= 0 && train.dropout < 1, 'train.dropout', 'in [0, 1)', train.dropout);
-  check(Number.isInteger(train.views) && train.views >= 1 && train.views <= 64, 'train.views', 'an integer in [1, 64]', train.views);
   check(Number.isInteger(train.workers) && train.workers >= 1 && train.workers <= 16, 'train.workers', 'an integer in [1, 16]', train.workers);
   check(train.threshold === 'youden', 'train.threshold', "'youden'", train.threshold);
   validateInferenceConfig(config);

@@ -16,7 +16,7 @@ import type { Config } from '../config/index.ts';
 import type { ImageCache } from '../data/cache.ts';
 import type { ImageRecord } from '../data/dataset.ts';
 import type { ImageError } from '../data/errors.ts';
-import { loadImages } from '../data/loader.ts';
+import { loadImages, mapLimit } from '../data/loader.ts';
 import { imagePipeline } from '../data/pipeline.ts';
 import type { LoadedImage } from '../data/loader.ts';
 import { Rng } from '../data/random.ts';
@@ -45,6 +45,13 @@ export interface StageData {
   name: string;
   train: ImageRecord[];
   val: ImageRecord[];
+  /** A pre-training stage runs `train.pretrainSchedule` instead of the main schedule. */
+  pretraining?: boolean;
+}
+
+/** Rounds, phases and views of a stage. */
+export function stageSchedule(stage: StageData, config: Config): Pick<Config['train'], 'rounds' | 'phase1' | 'phase2' | 'views'> {
+  return stage.pretraining ? config.train.pretrainSchedule : config.train;
 }
 
 export interface TrainProgress {
@@ -73,6 +80,7 @@ async function loadAll(records: ImageRecord[], cache: ImageCache, config: Config
  * (cached, the default) or again when an epoch needs it (`cacheViews: false`, used to test the cache).
  */
 async function trunkFeatures(stage: StageData, trunk: Backbone, cache: ImageCache, config: Config, cacheViews: boolean, failures: ImageError[], log: (line: string) => void): Promise<CachedFeatures> {
+  const { views } = stageSchedule(stage, config);
   const started = performance.now();
   const train = await loadAll(stage.train, cache, config, failures);
   const val = await loadAll(stage.val, cache, config, failures);
@@ -83,19 +91,20 @@ async function trunkFeatures(stage: StageData, trunk: Backbone, cache: ImageCach
   const preparedTrain = prepare(train);
   const compute = async (v: number) => {
     const rng = new Rng(config.seed * 7919 + v);
-    // In order, one image at a time: every draw comes from this view's generator in a fixed sequence.
-    const inputs: Uint8Array[] = [];
-    for (const image of preparedTrain) inputs.push(await pipeline.randomView(image, rng));
+    // One generator per image, forked in order from this view's: the images can then be processed concurrently
+    // (JPEG round trips run on libuv's threads) and still draw the same numbers.
+    const generators = preparedTrain.map(() => rng.fork());
+    const inputs = await mapLimit(preparedTrain, 4, (image, i) => pipeline.randomView(image, generators[i]!));
     return trunkActivations(trunk, inputs, config.data.imageSize);
   };
   const cached: Float32Array[] = [];
-  if (cacheViews) for (let v = 0; v < config.train.views; v++) cached.push(await compute(v));
+  if (cacheViews) for (let v = 0; v < views; v++) cached.push(await compute(v));
   const valFeatures = await trunkActivations(trunk, prepare(val), config.data.imageSize);
   if (config.preprocess.lungCrop) log(`${stage.name}: lung crop fell back to the whole image for ${fallbacks} of ${train.length + val.length} images`);
-  log(`${stage.name}: trunk activations for ${cacheViews ? config.train.views : 0} views of ${train.length} training and ${val.length} validation images in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  log(`${stage.name}: trunk activations for ${cacheViews ? views : 0} views of ${train.length} training and ${val.length} validation images in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return {
-    view: (v) => (cacheViews ? Promise.resolve(cached[v % config.train.views]!) : compute(v % config.train.views)),
-    views: config.train.views,
+    view: (v) => (cacheViews ? Promise.resolve(cached[v % views]!) : compute(v % views)),
+    views,
     trainLabels: Float32Array.from(train, (i) => i.record.label),
     val: valFeatures,
     valLabels: Float32Array.from(val, (i) => i.record.label),
@@ -280,9 +289,10 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
       }
       const count = features.trainLabels.length;
       let stageEpochs = done && done.stage === stageIndex ? resumeFrom!.state.stageEpochs : 0;
-      for (let round = 1; round <= config.train.rounds; round++) {
+      const schedule = stageSchedule(stage, config);
+      for (let round = 1; round <= schedule.rounds; round++) {
         for (const phase of [1, 2] as const) {
-          const settings = phase === 1 ? config.train.phase1 : config.train.phase2;
+          const settings = phase === 1 ? schedule.phase1 : schedule.phase2;
           const firstEpoch = done && done.stage === stageIndex && done.round === round && done.phase === phase ? done.epoch + 1 : 1;
           if (settings.epochs === 0 || (done && before({ stage: stageIndex, round, phase, epoch: settings.epochs }, done)) || firstEpoch > settings.epochs) continue;
           for (const layer of model.layers) layer.trainable = phase === 2 || !backboneLayers.has(layer.name);

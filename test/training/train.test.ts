@@ -1,7 +1,7 @@
 // Training and evaluation end to end on a small slice of the real COVID-CT data (linked, not copied).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,7 +9,7 @@ import { PROJECT_ROOT } from '../../src/config/index.ts';
 import { buildTfjsModel } from '../../src/engine/backbone.ts';
 import { loadTfjsLayersModel } from '../../src/engine/tfjs-io.ts';
 import { namedWeights } from '../../src/training/train.ts';
-import { linkedDataset, trainLinked } from '../fixtures/covid-ct.ts';
+import { COVID_CT, linkedDataset, trainLinked } from '../fixtures/covid-ct.ts';
 
 test('phase 1 trains only the head: the backbone layers keep their ImageNet weights', async () => {
   const root = linkedDataset(10, 0);
@@ -147,4 +147,30 @@ test('a loss that becomes infinite or NaN stops training with a message and keep
   const tail = await loadTfjsLayersModel(join(out, 'tail', 'model.json'));
   for (const weight of tail.weights) assert.ok(weight.read().dataSync().every(Number.isFinite), `${weight.name} is finite`);
   tail.dispose();
+});
+
+test('CLI: pre-train -> train -> evaluate on a small subset: its own schedule, the files, numbers that agree', () => {
+  const root = linkedDataset(8, 4);
+  // A small pre-training set beside covid-ct: the first SARS-CoV-2 CT images of each class, linked.
+  const sars = join(COVID_CT, '..', 'sars-cov-2-ct-224');
+  for (const cls of ['CT_COVID', 'CT_NonCOVID']) {
+    mkdirSync(join(root, 'sars-mini', cls), { recursive: true });
+    for (const name of readdirSync(join(sars, cls)).sort().slice(0, 6)) symlinkSync(join(sars, cls, name), join(root, 'sars-mini', cls, name));
+  }
+  const configFile = join(root, 'schedule.json');
+  writeFileSync(configFile, JSON.stringify({ train: { pretrainSchedule: { rounds: 1, phase1: { epochs: 2 }, phase2: { epochs: 1 }, views: 1 } } }));
+  const out = join(root, 'model');
+  const run = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'covid-ct.js'), 'train', '--config', configFile, '--pretrain', 'sars-mini',
+    '--epochs1', '1', '--epochs2', '1', '--rounds', '1', '--views', '1', '--out', out, '--evaluate'], { encoding: 'utf8', env: { ...process.env, COVID_CT_DATA: root } });
+  assert.equal(run.status, 0, run.stderr + run.stdout);
+  const history = JSON.parse(readFileSync(join(out, 'history.json'), 'utf8'));
+  assert.deepEqual(history.map((h: { phase: string }) => h.phase), ['sars-mini 1', 'sars-mini 1', 'sars-mini 2', 'covid-ct 1', 'covid-ct 2']);
+  for (const file of ['model.json', 'split.json', 'training-history.png', 'evaluation/report.html', 'evaluation/metrics.json']) assert.ok(existsSync(join(out, file)), file);
+  const m = JSON.parse(readFileSync(join(out, 'evaluation', 'metrics.json'), 'utf8'));
+  const { tp, fp, tn, fn } = m.counts;
+  assert.equal(tp + fp + tn + fn, 8, 'the confusion matrix holds every test image');
+  const close = (a: number, b: number) => Math.abs(a - b) < 1e-9;
+  assert.ok(close(m.accuracy, (tp + tn) / 8) && close(m.sensitivity, tp / (tp + fn)) && close(m.specificity, tn / (tn + fp)));
+  assert.ok(m.aucCi.low <= m.auc && m.auc <= m.aucCi.high);
+  assert.match(run.stdout, new RegExp(`accuracy ${m.accuracy.toFixed(3)}, AUC ${m.auc.toFixed(3)}`));
 });
