@@ -6,7 +6,7 @@ import { FORWARD_ENGINES, resolveConfig, resolveDataRoot, TTA_MODES } from '../c
 import { ImageCache } from '../data/cache.ts';
 import { datasetPath } from '../data/dataset.ts';
 
-export const engineOption = () => new Option('--engine <engine>', 'where frozen forward passes run (default onnx)').choices(FORWARD_ENGINES as ForwardEngineName[]);
+export const engineOption = () => new Option('--engine <engine>', 'onnx (default): ONNX Runtime for forward passes and tail training; wasm: tfjs-wasm worker_threads, no native library').choices(FORWARD_ENGINES as ForwardEngineName[]);
 export const ttaOption = () => new Option('--tta <mode>', 'test-time augmentation (default none)').choices(TTA_MODES as TtaMode[]);
 
 /** --engine and --tta, for every command that runs a model. */

@@ -53,7 +53,7 @@ export function trainCommand(): Command {
       .option('--views <k>', 'augmented views cached per training image', integer('--views'))
       .option('--split <method>', 'ordered | patient | official | source')
       .option('--pretrain <dataset>', 'pre-train on this dataset folder first (e.g. sars-cov-2-ct-224)')
-      .option('--workers <n>', 'threads sharing each phase-2 batch', integer('--workers'))
+      .option('--workers <n>', 'worker_threads sharing each phase-2 batch on the tfjs-wasm trainer (--engine wasm)', integer('--workers'))
       .option('--resume <dir>', 'continue a stopped run from its model directory (its config and split are reused)')
       .option('--evaluate', 'evaluate on the test folder afterwards and write the report'),
   )).action(async (flags: TrainFlags) => {
