@@ -7,7 +7,7 @@ import { ImageCache } from '../data/cache.ts';
 import { datasetPath } from '../data/dataset.ts';
 
 export const engineOption = () => new Option('--engine <engine>', 'onnx (default): ONNX Runtime for forward passes and tail training; wasm: tfjs-wasm worker_threads, no native library').choices(FORWARD_ENGINES as ForwardEngineName[]);
-export const ttaOption = () => new Option('--tta <mode>', 'test-time augmentation (default none)').choices(TTA_MODES as TtaMode[]);
+export const ttaOption = () => new Option('--tta <mode>', "test-time augmentation (default: the model's own, chosen at training)").choices(TTA_MODES as TtaMode[]);
 
 /** --engine and --tta, for every command that runs a model. */
 export function addModelFlags(command: Command): Command {

@@ -73,7 +73,7 @@ export function predictCommand(): Command {
         ...(flags.window === 'file' && { medical: { windowSource: 'file' as const } }),
       };
       const config = resolveConfig({ ...overrides, ...modelOverrides(flags) }, flags.config);
-      const model = await loadModel(resolve(flags.model), { engine: config.engine, tta: config.tta });
+      const model = await loadModel(resolve(flags.model), { engine: config.engine, ...(flags.tta && { tta: flags.tta }) });
       try {
         const window: WindowSetting = config.medical.windowSource === 'file' ? 'file' : config.medical.window;
         const { studies, failures } = await expandInputs(inputs, { imageSize: model.card.imageSize, window, config });

@@ -61,7 +61,7 @@ export function serveCommand(): Command {
       };
       const config = resolveConfig({ ...overrides, ...modelOverrides(flags) }, flags.config);
       const modelDir = resolve(flags.model);
-      const model = await loadModel(modelDir, { engine: config.engine, tta: config.tta });
+      const model = await loadModel(modelDir, { engine: config.engine, ...(flags.tta && { tta: flags.tta }) });
       const log = new PredictionLog(config.serve.dbPath ?? join(modelDir, 'predictions.sqlite'));
       const app = await buildServer({ model, config, log });
       const address = await app.listen({ port: config.serve.port, host: config.serve.host });

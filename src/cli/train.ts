@@ -196,6 +196,7 @@ export function evaluateCommand(): Command {
     const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined, {
       images: flags.images && resolve(flags.images),
       ...(flags.split && { split: flags.split }),
+      ...(flags.tta && { tta: flags.tta }),
       metadata: flags.metadata && resolve(flags.metadata),
     });
     console.log(headlineText(report.evaluation));

@@ -184,6 +184,11 @@ export const TTA_MODES: readonly TtaMode[] = ['none', 'flips'];
 export interface Config {
   seed: number;
   engine: ForwardEngineName;
+  /**
+   * Test-time augmentation of a trained model: `train` chooses the threshold on validation scores made with it and
+   * records it in model.json; evaluate, predict and serve use the model's own unless --tta says otherwise.
+   * Default 'flips': best on validation in the ablation (README).
+   */
   tta: TtaMode;
   batchSize: number;
   split: SplitMethod;
@@ -200,7 +205,7 @@ export interface Config {
 export const DEFAULTS: Config = {
   seed: 42,
   engine: 'onnx',
-  tta: 'none',
+  tta: 'flips',
   batchSize: 32,
   split: 'ordered',
   data: {

@@ -53,6 +53,15 @@ function reflect(v: number, n: number): number {
   return m < n ? m : period - 1 - m;
 }
 
+/** The two mirror images test-time augmentation adds to the identity (horizontal, then vertical flip). */
+export function mirrorViews(image: DecodedImage): DecodedImage[] {
+  return [true, false].map((horizontal) => ({
+    data: applyAugment(image, { ...IDENTITY, flipHorizontal: horizontal, flipVertical: !horizontal }),
+    width: image.width,
+    height: image.height,
+  }));
+}
+
 export function applyAugment(image: DecodedImage, params: AugmentParams): Uint8Array {
   const { width: w, height: h, data } = image;
   const out = new Uint8Array(w * h * 3);

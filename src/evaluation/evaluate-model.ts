@@ -80,7 +80,7 @@ export async function evaluateModel(
   out = join(modelDir, 'evaluation'),
   options: LoadModelOptions & { images?: string; metadata?: string; split?: EvaluationSplit } = {},
 ): Promise<ModelEvaluation> {
-  const model = await loadModel(modelDir, { tta: options.tta ?? ctx.config.tta, engine: ctx.config.engine });
+  const model = await loadModel(modelDir, { ...(options.tta && { tta: options.tta }), engine: ctx.config.engine });
   try {
     const { config, datasetDir, cache } = ctx;
     // --images: any folder with one subfolder per class, instead of the dataset's test folder; --split val: the
@@ -126,7 +126,7 @@ export async function evaluateModel(
         model: `${model.card.id} (${modelDir})`,
         backbone: `${model.card.backbone.name}, fine-tuned from ${model.card.backbone.fineTuneAt}`,
         threshold: `${model.card.threshold.toFixed(4)} (${model.card.thresholdRule})`,
-        'test-time augmentation': options.tta ?? ctx.config.tta,
+        'test-time augmentation': `${model.tta}${options.tta ? ' (--tta)' : " (the model's own)"}`,
         [options.split === 'val' ? 'validation images' : 'test folder']: options.split === 'val' ? `${records.length} from ${join(modelDir, 'split.json')}` : testFolder,
         'unreadable test images': failures.length ? failures.map((f) => f.message).join('; ') : 'none',
         'shortcut probes (AUC, 0.5 = none)': describeProbes(probes),

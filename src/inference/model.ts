@@ -10,7 +10,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
 import type { Config, ForwardEngineName, PreprocessConfig, TtaMode } from '../config/index.ts';
 import { DEFAULTS, TTA_MODES } from '../config/index.ts';
-import { applyAugment, IDENTITY } from '../data/augment.ts';
+import { mirrorViews } from '../data/augment.ts';
 import { imagePipeline } from '../data/pipeline.ts';
 import type { DecodedImage } from '../data/decode.ts';
 import { loadBackbone } from '../engine/backbone.ts';
@@ -42,6 +42,8 @@ export interface ModelCard {
   validation: Record<string, number>;
   seed: number;
   disclaimer: string;
+  /** Test-time augmentation the threshold was chosen with, and that inference uses unless told otherwise. */
+  tta?: TtaMode;
   /** Ensembles: the member model directories (relative to the ensemble's), whose probabilities are averaged. */
   members?: string[];
 }
@@ -83,6 +85,8 @@ export function tailProbabilities(tail: tfl.LayersModel, activations: Float32Arr
 export interface LoadedModel {
   dir: string;
   card: ModelCard;
+  /** The test-time augmentation in use (the option given, else the card's, else none; an ensemble's members each resolve their own). */
+  tta: Tta;
   /** The trunk and tail (of the first member, for an ensemble: Grad-CAM explains that member). */
   trunk: Backbone;
   tail: tfl.LayersModel;
@@ -114,9 +118,10 @@ function readCard(dir: string): ModelCard {
 
 /** Loads a model or an ensemble directory. */
 export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
-  const tta = options.tta ?? 'none';
-  if (!TTA_MODES.includes(tta)) throw new ModelError(`tta must be one of ${TTA_MODES.join(', ')}, got '${tta}'`);
   const card = readCard(dir);
+  // An explicit option wins; otherwise the test-time augmentation the model's threshold was chosen with.
+  const tta = options.tta ?? card.tta ?? 'none';
+  if (!TTA_MODES.includes(tta)) throw new ModelError(`tta must be one of ${TTA_MODES.join(', ')}, got '${tta}'`);
   if (card.format === ENSEMBLE_FORMAT) return loadEnsemble(dir, card, options);
   await initWasmBackend();
   // The trunk must be the one the tail was trained on: same weight file, same bytes.
@@ -136,6 +141,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   return {
     dir,
     card,
+    tta,
     trunk,
     tail,
     prepare: pipeline.prepare,
@@ -143,8 +149,8 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       const prepared = images.map((image) => pipeline.prepare(image, onWarning));
       const result = await probabilities(prepared);
       if (tta === 'flips') {
-        for (const horizontal of [true, false]) {
-          const flipped = await probabilities(prepared.map((image) => ({ data: applyAugment(image, { ...IDENTITY, flipHorizontal: horizontal, flipVertical: !horizontal }), width: image.width, height: image.height })));
+        for (const mirror of [0, 1]) {
+          const flipped = await probabilities(prepared.map((image) => mirrorViews(image)[mirror]!));
           for (let i = 0; i < result.length; i++) result[i]! += flipped[i]!;
         }
         for (let i = 0; i < result.length; i++) result[i]! /= 3;
@@ -171,6 +177,7 @@ async function loadEnsemble(dir: string, card: ModelCard, options: LoadModelOpti
   return {
     dir,
     card,
+    tta: first.tta,
     trunk: first.trunk,
     tail: first.tail,
     prepare: first.prepare,

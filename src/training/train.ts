@@ -18,6 +18,7 @@ import type { ImageRecord } from '../data/dataset.ts';
 import type { ImageError } from '../data/errors.ts';
 import { loadImages, mapLimit } from '../data/loader.ts';
 import { imagePipeline } from '../data/pipeline.ts';
+import { mirrorViews } from '../data/augment.ts';
 import type { LoadedImage } from '../data/loader.ts';
 import { Rng } from '../data/random.ts';
 import type { SplitManifest } from '../data/split.ts';
@@ -64,6 +65,8 @@ interface CachedFeatures {
   views: number;
   trainLabels: Float32Array;
   val: Float32Array;
+  /** With test-time augmentation 'flips': trunk activations of the validation images' two mirrors. */
+  valMirrors: Float32Array[];
   valLabels: Float32Array;
   valRecords: ImageRecord[];
 }
@@ -99,7 +102,12 @@ async function trunkFeatures(stage: StageData, trunk: Backbone, cache: ImageCach
   };
   const cached: Float32Array[] = [];
   if (cacheViews) for (let v = 0; v < views; v++) cached.push(await compute(v));
-  const valFeatures = await trunkActivations(trunk, prepare(val), config.data.imageSize);
+  const preparedVal = prepare(val);
+  const valFeatures = await trunkActivations(trunk, preparedVal, config.data.imageSize);
+  const valMirrors: Float32Array[] = [];
+  if (config.tta === 'flips') {
+    for (const mirror of [0, 1]) valMirrors.push(await trunkActivations(trunk, preparedVal.map((image) => mirrorViews(image)[mirror]!), config.data.imageSize));
+  }
   if (config.preprocess.lungCrop) log(`${stage.name}: lung crop fell back to the whole image for ${fallbacks} of ${train.length + val.length} images`);
   log(`${stage.name}: trunk activations for ${cacheViews ? views : 0} views of ${train.length} training and ${val.length} validation images in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return {
@@ -107,6 +115,7 @@ async function trunkFeatures(stage: StageData, trunk: Backbone, cache: ImageCach
     views,
     trainLabels: Float32Array.from(train, (i) => i.record.label),
     val: valFeatures,
+    valMirrors,
     valLabels: Float32Array.from(val, (i) => i.record.label),
     valRecords: val.map((i) => i.record),
   };
@@ -401,7 +410,15 @@ async function saveModel(
 ): Promise<TrainResult> {
   const { out } = options;
   const labels = Array.from(run.lastVal.valLabels);
-  const probabilities = Array.from(run.valProbabilities);
+  // The threshold is chosen on the scores inference will produce: with TTA, the mean over the image and its
+  // mirrors (the best epoch itself was chosen on the plain validation loss).
+  const valProbabilities = Float32Array.from(run.valProbabilities);
+  for (const mirror of run.lastVal.valMirrors) {
+    const p = tailProbabilities(run.model, mirror, run.trunk.outputShape);
+    for (let i = 0; i < valProbabilities.length; i++) valProbabilities[i]! += p[i]!;
+  }
+  for (let i = 0; i < valProbabilities.length; i++) valProbabilities[i]! /= 1 + run.lastVal.valMirrors.length;
+  const probabilities = Array.from(valProbabilities);
   const choice = youdenThreshold(labels, probabilities);
   const atThreshold = ratesFromCounts(confusionFromPredictions(labels, predict(probabilities, choice.threshold)));
   await mkdir(out, { recursive: true });
@@ -414,10 +431,11 @@ async function saveModel(
     imageSize: config.data.imageSize,
     preprocess: config.preprocess,
     threshold: choice.threshold,
-    thresholdRule: "Youden's J on validation",
+    thresholdRule: `Youden's J on validation${config.tta === 'none' ? '' : ` (scores with test-time augmentation '${config.tta}')`}`,
+    tta: config.tta,
     classes: config.data.classes,
     validation: {
-      loss: binaryCrossEntropy(run.lastVal.valLabels, run.valProbabilities),
+      loss: binaryCrossEntropy(run.lastVal.valLabels, valProbabilities),
       accuracy: atThreshold.accuracy,
       sensitivity: atThreshold.sensitivity,
       specificity: atThreshold.specificity,
@@ -431,7 +449,7 @@ async function saveModel(
   await writeFile(join(out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
   await writeFile(join(out, 'history.json'), `${JSON.stringify(run.history, null, 2)}\n`);
   // Per-image validation scores of the kept weights: the threshold's evidence, and material for probes and ensembles.
-  const validation = run.lastVal.valRecords.map((r, i) => ({ path: r.relPath, label: r.label, probability: run.valProbabilities[i]! }));
+  const validation = run.lastVal.valRecords.map((r, i) => ({ path: r.relPath, label: r.label, probability: valProbabilities[i]! }));
   await writeFile(join(out, 'validation-predictions.json'), `${JSON.stringify(validation, null, 2)}\n`);
   await writeFigure(join(out, 'training-history'), trainingHistorySvg(run.history));
   return { card, history: run.history, failures: run.failures, dir: out };

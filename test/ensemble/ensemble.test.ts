@@ -50,8 +50,13 @@ test('two members -> ensemble -> evaluate and predict; TTA flips averages the mi
   const config = resolveConfig({ data: { cacheDir: join(root, 'cache') } });
   const cache = new ImageCache(config.data.cacheDir, config.data);
   const { images } = await loadImages(listSplit(join(root, 'covid-ct'), 'test', config), cache, { size: 256 });
-  const ensemble = await loadModel(ensembleDir);
-  const single = await Promise.all(members.map((m) => loadModel(m)));
+  // The members were trained with the default test-time augmentation, recorded in their cards and used unless
+  // an option says otherwise; the averaging is checked without it, then TTA against hand-flipped images.
+  const own = await loadModel(members[0]!);
+  assert.equal(own.tta, 'flips');
+  await own.dispose();
+  const ensemble = await loadModel(ensembleDir, { tta: 'none' });
+  const single = await Promise.all(members.map((m) => loadModel(m, { tta: 'none' })));
   try {
     const together = await ensemble.predict(images);
     const apart = await Promise.all(single.map((m) => m.predict(images)));
