@@ -46,12 +46,12 @@ function stridedTail(): tfl.LayersModel {
   return tfl.model({ inputs: input, outputs: logit });
 }
 
-async function compareWithTfjs(model: tfl.LayersModel, featureShape: number[], count: number, seed: number): Promise<void> {
+async function compareWithTfjs(model: tfl.LayersModel, featureShape: number[], count: number, seed: number, shiftMatrixLimit?: number): Promise<void> {
   randomise(model, seed);
   const per = featureShape.reduce((a, b) => a * b, 1);
   const features = randomArray(count * per, seed + 100, -3, 3);
   const labels = Float32Array.from({ length: count }, (_, i) => i % 2);
-  const tail = await OnnxTail.create(model, featureShape, { threads: 2 });
+  const tail = await OnnxTail.create(model, featureShape, { threads: 2, ...(shiftMatrixLimit !== undefined && { shiftMatrixLimit }) });
   try {
     const ours = await tail.batchGradients(features, labels);
     const reference = tailGradients(model, trainableVariables(model), tf.tensor(features, [count, ...featureShape]), tf.tensor1d(labels), { fuse: false });
@@ -81,6 +81,11 @@ test('ONNX tail gradients match tfjs with strided depthwise layers and a frozen 
   const model = stridedTail();
   assert.ok(!model.trainableWeights.some((w) => w.name.startsWith('frozen')));
   await compareWithTfjs(model, [9, 8, 5], 7, 2);
+});
+
+test('the grouped-Conv depthwise path (large maps) matches tfjs too: stride 1 and strided, SAME and VALID', async () => {
+  await compareWithTfjs(residualTail(), [7, 7, 6], 6, 4, 0);
+  await compareWithTfjs(stridedTail(), [9, 8, 5], 5, 5, 0);
 });
 
 test('the dropout mask of a batch follows its key, and the head gradient uses it', async () => {

@@ -50,7 +50,7 @@ type Param = {
 type Dropout = { input: string; width: number; rate: number };
 
 /** Depthwise layers whose output x input positions stay within this use shift matrices (see depthwiseByShifts). */
-const SHIFT_MATRIX_LIMIT = 10_000;
+export const SHIFT_MATRIX_LIMIT = 10_000;
 
 const identity = (values: Float32Array): Float32Array => values;
 
@@ -158,7 +158,7 @@ type Compiled = { bytes: Uint8Array; params: Param[]; dropouts: Dropout[]; gradi
  * outputs `loss` and one gradient per trainable weight (model.trainableWeights order). Without, it outputs
  * the model's output as `output` (dropout off): logits, or the pooled features of a backbone's tail.
  */
-function compile(model: tfl.LayersModel, featureShape: number[], training: boolean): Compiled {
+function compile(model: tfl.LayersModel, featureShape: number[], training: boolean, shiftMatrixLimit: number): Compiled {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) throw new UnsupportedTailError('the tail must have one input and one output');
   if (featureShape.length !== 3 && featureShape.length !== 1) throw new UnsupportedTailError(`features of shape ${JSON.stringify(featureShape)} (expected [h, w, c] or [c])`);
   const g = new GraphBuilder();
@@ -312,7 +312,7 @@ function compile(model: tfl.LayersModel, featureShape: number[], training: boole
     const kernel = param(layer, 'depthwise_kernel', [c, 1, kh, kw], { toOnnx: transpose(taps, c), fromOnnx: transpose(c, taps) });
     const bias = config['useBias'] !== false ? param(layer, 'bias', [c]) : undefined;
     const grad = x.grad || kernel.trainable || !!bias?.trainable;
-    if (ho * wo * x.h * x.w <= SHIFT_MATRIX_LIMIT) {
+    if (ho * wo * x.h * x.w <= shiftMatrixLimit) {
       return depthwiseByShifts(layer.name, x, { kh, kw, sh, sw, top, left, ho, wo, act }, kernel, bias, grad);
     }
     const convAttrs = [int('group', c), ints('kernel_shape', [kh, kw]), ints('strides', [sh, sw]), ints('pads', [top, left, bottom, right])];
@@ -503,6 +503,8 @@ export interface OnnxTailOptions {
   seed?: number;
   /** false: the forward graph only (outputs), for a model that is not trained, e.g. a frozen backbone part. */
   training?: boolean;
+  /** Largest output x input positions of a depthwise layer done with shift matrices; larger ones use grouped Conv. */
+  shiftMatrixLimit?: number;
 }
 
 /** A tfjs tail model run by ONNX Runtime: gradients for training, outputs (logits, features) for evaluation. */
@@ -523,8 +525,9 @@ export class OnnxTail {
    */
   static async create(model: tfl.LayersModel, featureShape: number[], options: OnnxTailOptions = {}): Promise<OnnxTail> {
     const threads = options.threads ?? availableParallelism();
-    const trainGraph = options.training === false ? undefined : compile(model, featureShape, true);
-    const inferGraph = compile(model, featureShape, false);
+    const limit = options.shiftMatrixLimit ?? SHIFT_MATRIX_LIMIT;
+    const trainGraph = options.training === false ? undefined : compile(model, featureShape, true, limit);
+    const inferGraph = compile(model, featureShape, false, limit);
     const [trainSession, inferSession] = await Promise.all([trainGraph && session(trainGraph.bytes, threads), session(inferGraph.bytes, threads)]);
     return new OnnxTail(model, featureShape, trainGraph, trainSession, inferGraph, inferSession, new Rng(options.seed ?? 0));
   }
