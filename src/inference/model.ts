@@ -149,8 +149,9 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       const prepared = images.map((image) => pipeline.prepare(image, onWarning));
       const result = await probabilities(prepared);
       if (tta === 'flips') {
+        const mirrored = prepared.map(mirrorViews);
         for (const mirror of [0, 1]) {
-          const flipped = await probabilities(prepared.map((image) => mirrorViews(image)[mirror]!));
+          const flipped = await probabilities(mirrored.map((views) => views[mirror]!));
           for (let i = 0; i < result.length; i++) result[i]! += flipped[i]!;
         }
         for (let i = 0; i < result.length; i++) result[i]! /= 3;

@@ -106,7 +106,8 @@ async function trunkFeatures(stage: StageData, trunk: Backbone, cache: ImageCach
   const valFeatures = await trunkActivations(trunk, preparedVal, config.data.imageSize);
   const valMirrors: Float32Array[] = [];
   if (config.tta === 'flips') {
-    for (const mirror of [0, 1]) valMirrors.push(await trunkActivations(trunk, preparedVal.map((image) => mirrorViews(image)[mirror]!), config.data.imageSize));
+    const mirrored = preparedVal.map(mirrorViews);
+    for (const mirror of [0, 1]) valMirrors.push(await trunkActivations(trunk, mirrored.map((views) => views[mirror]!), config.data.imageSize));
   }
   if (config.preprocess.lungCrop) log(`${stage.name}: lung crop fell back to the whole image for ${fallbacks} of ${train.length + val.length} images`);
   log(`${stage.name}: trunk activations for ${cacheViews ? views : 0} views of ${train.length} training and ${val.length} validation images in ${((performance.now() - started) / 1000).toFixed(1)} s`);
