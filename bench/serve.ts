@@ -1,22 +1,24 @@
-// `npm run bench -- serve [--model DIR] [--requests N]`: predictions per second and p50/p95 latency of
+// `npm run bench -- serve [--model DIR] [--requests N] [--tta none|flips]`: predictions per second and p50/p95 latency of
 // POST /api/predict with 4 concurrent clients over loopback (a bounded number of requests, COVID-CT test images).
 // Without --model a tiny model is trained first (a few seconds): serving cost does not depend on the weights.
 import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveConfig } from '../src/config/index.ts';
+import type { TtaMode } from '../src/config/index.ts';
 import { loadModel } from '../src/inference/model.ts';
 import { buildServer } from '../src/serving/app.ts';
 import { PredictionLog } from '../src/serving/log.ts';
 import { testImages, trainTinyModel } from '../test/inference/fixtures.ts';
 
 const CLIENTS = 4;
-const { values } = parseArgs({ options: { model: { type: 'string' }, requests: { type: 'string', default: '200' } } });
+const { values } = parseArgs({ options: { model: { type: 'string' }, requests: { type: 'string', default: '200' }, tta: { type: 'string' } } });
 const total = Number(values.requests);
 if (!Number.isInteger(total) || total < CLIENTS || total > 10_000) throw new Error(`--requests must be an integer in [${CLIENTS}, 10000], got ${values.requests}`);
 
 const modelDir = values.model ?? (await trainTinyModel());
-const model = await loadModel(modelDir);
+// --tta none|flips overrides the model's own test-time augmentation (flips triples the work per image).
+const model = await loadModel(modelDir, values.tta ? { tta: values.tta as TtaMode } : {});
 const logPath = join(dirname(modelDir), `bench-serve-${process.pid}.sqlite`);
 const log = new PredictionLog(logPath);
 const app = await buildServer({ model, config: resolveConfig(), log });

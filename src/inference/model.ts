@@ -147,15 +147,13 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     prepare: pipeline.prepare,
     async predict(images, onWarning) {
       const prepared = images.map((image) => pipeline.prepare(image, onWarning));
-      const result = await probabilities(prepared);
-      if (tta === 'flips') {
-        const mirrored = prepared.map(mirrorViews);
-        for (const mirror of [0, 1]) {
-          const flipped = await probabilities(mirrored.map((views) => views[mirror]!));
-          for (let i = 0; i < result.length; i++) result[i]! += flipped[i]!;
-        }
-        for (let i = 0; i < result.length; i++) result[i]! /= 3;
-      }
+      if (tta === 'none') return probabilities(prepared);
+      // The image and its two mirrors in one trunk and tail pass: one batch of 3n is cheaper than three of n.
+      const mirrored = prepared.map(mirrorViews);
+      const all = await probabilities([...prepared, ...mirrored.map((views) => views[0]!), ...mirrored.map((views) => views[1]!)]);
+      const n = prepared.length;
+      const result = new Float32Array(n);
+      for (let i = 0; i < n; i++) result[i] = (all[i]! + all[n + i]! + all[2 * n + i]!) / 3;
       return result;
     },
     async dispose() {
