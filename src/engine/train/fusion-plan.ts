@@ -49,8 +49,13 @@ function soleConsumer(layer: Layer, members: Set<Layer>): Layer | undefined {
   return next.inboundNodes.length === 1 && next.inboundNodes[0]!.inputTensors.length === 1 && members.has(next) ? next : undefined;
 }
 
+/** A layer's weight by its Keras name (`kernel`, `bias`, ...), matched on the name before tfjs's uniquifying suffix. */
+export function layerWeight(layer: Layer, suffix: string): tfl.LayerVariable | undefined {
+  return layer.weights.find((w) => w.originalName.endsWith(`/${suffix}`) || w.originalName === suffix);
+}
+
 function variable(layer: Layer, suffix: string): tf.Tensor | undefined {
-  return layer.weights.find((w) => w.originalName.endsWith(`/${suffix}`) || w.originalName === suffix)?.read();
+  return layerWeight(layer, suffix)?.read();
 }
 
 function batchNormWeights(bn: Layer): BatchNormWeights | undefined {

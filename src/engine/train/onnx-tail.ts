@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { Rng } from '../../data/random.ts';
 import { samePadding } from '../ir.ts';
+import { layerWeight } from './fusion-plan.ts';
 import type { BatchGradientFn } from './gradients.ts';
 
 const { onnx } = onnxProto;
@@ -151,7 +152,8 @@ function valueInfo(name: string, dims: Array<number | string>): OnnxTypes.IValue
   return { name, type: { tensorType: { elemType: FLOAT, shape: { dim } } } };
 }
 
-type Compiled = { bytes: Uint8Array; params: Param[]; dropouts: Dropout[]; gradients: string[]; width: number };
+/** `gradients`: per trainable weight (model.trainableWeights order), the graph output and the parameter it belongs to. */
+type Compiled = { bytes: Uint8Array; params: Param[]; dropouts: Dropout[]; gradients: Array<{ output: string; param: Param }>; width: number };
 
 /**
  * Builds the tail's graph: with `training`, inputs features, labels, inv_count, dropout masks and weights;
@@ -182,7 +184,7 @@ function compile(model: tfl.LayersModel, featureShape: number[], training: boole
     return parts.length === 1 ? parts[0]! : g.op('Sum', parts, `${value.name}/grad_sum`);
   };
   const param = (layer: Layer, suffix: string, dims: number[], layout: Pick<Param, 'toOnnx' | 'fromOnnx'> = { toOnnx: identity, fromOnnx: identity }): Param => {
-    const weight = layer.weights.find((w) => w.originalName.endsWith(`/${suffix}`) || w.originalName === suffix);
+    const weight = layerWeight(layer, suffix);
     if (!weight) throw new UnsupportedTailError(`layer '${layer.name}' has no weight '${suffix}'`);
     const created: Param = { variable: weight.read() as tf.Variable, input: g.input(`${layer.name}/${suffix}`, dims), dims, trainable: trainable.has(weight), ...layout };
     params.push(created);
@@ -479,7 +481,7 @@ function compile(model: tfl.LayersModel, featureShape: number[], training: boole
   g.output('loss', []);
   addGrad(logits, g.op('Mul', [g.op('Sub', [g.op('Sigmoid', [z], 'loss/sigmoid'), labels], 'loss/residual'), invCount], 'loss/dz'));
   for (const step of backward.reverse()) step();
-  const gradients: string[] = [];
+  const gradients: Compiled['gradients'] = [];
   for (const weight of model.trainableWeights) {
     const owner = params.find((p) => p.variable === weight.read());
     const grad = owner && paramGrads.get(owner);
@@ -487,7 +489,7 @@ function compile(model: tfl.LayersModel, featureShape: number[], training: boole
     const name = `grad/${weight.name}`;
     g.nodes.push({ opType: 'Identity', input: [grad], output: [name], name });
     g.output(name, owner.dims);
-    gradients.push(name);
+    gradients.push({ output: name, param: owner });
   }
   return { bytes: g.encode(), params, dropouts, gradients, width: 1 };
 }
@@ -510,7 +512,6 @@ export interface OnnxTailOptions {
 /** A tfjs tail model run by ONNX Runtime: gradients for training, outputs (logits, features) for evaluation. */
 export class OnnxTail {
   private constructor(
-    private readonly model: tfl.LayersModel,
     private readonly featureShape: number[],
     private readonly trainGraph: Compiled | undefined,
     private readonly trainSession: ort.InferenceSession | undefined,
@@ -529,7 +530,7 @@ export class OnnxTail {
     const trainGraph = options.training === false ? undefined : compile(model, featureShape, true, limit);
     const inferGraph = compile(model, featureShape, false, limit);
     const [trainSession, inferSession] = await Promise.all([trainGraph && session(trainGraph.bytes, threads), session(inferGraph.bytes, threads)]);
-    return new OnnxTail(model, featureShape, trainGraph, trainSession, inferGraph, inferSession, new Rng(options.seed ?? 0));
+    return new OnnxTail(featureShape, trainGraph, trainSession, inferGraph, inferSession, new Rng(options.seed ?? 0));
   }
 
   private weightFeeds(graph: Compiled): Record<string, ort.Tensor> {
@@ -563,11 +564,7 @@ export class OnnxTail {
     }
     const result = await trainSession.run(feeds);
     const loss = (result['loss']!.data as Float32Array)[0]!;
-    const trainable = this.model.trainableWeights.map((w) => w.read());
-    const gradients = graph.gradients.map((name, i) => {
-      const owner = graph.params.find((p) => p.variable === trainable[i])!;
-      return tf.tensor(owner.fromOnnx(result[name]!.data as Float32Array), trainable[i]!.shape);
-    });
+    const gradients = graph.gradients.map(({ output, param }) => tf.tensor(param.fromOnnx(result[output]!.data as Float32Array), param.variable.shape));
     for (const tensor of Object.values(result)) tensor.dispose();
     return { loss, gradients };
   };
