@@ -55,11 +55,22 @@ function reflect(v: number, n: number): number {
 
 /** The two mirror images test-time augmentation adds to the identity (horizontal, then vertical flip). */
 export function mirrorViews(image: DecodedImage): DecodedImage[] {
-  return [true, false].map((horizontal) => ({
-    data: applyAugment(image, { ...IDENTITY, flipHorizontal: horizontal, flipVertical: !horizontal }),
-    width: image.width,
-    height: image.height,
-  }));
+  const { width: w, height: h, data } = image;
+  // Row and pixel copies: the general warp of applyAugment gives the same bytes at a tenth of the speed.
+  const horizontal = new Uint8Array(data.length);
+  const vertical = new Uint8Array(data.length);
+  const row = w * 3;
+  for (let y = 0; y < h; y++) {
+    vertical.set(data.subarray(y * row, (y + 1) * row), (h - 1 - y) * row);
+    for (let x = 0; x < w; x++) {
+      const from = y * row + x * 3;
+      const to = y * row + (w - 1 - x) * 3;
+      horizontal[to] = data[from]!;
+      horizontal[to + 1] = data[from + 1]!;
+      horizontal[to + 2] = data[from + 2]!;
+    }
+  }
+  return [horizontal, vertical].map((mirrored) => ({ data: mirrored, width: w, height: h }));
 }
 
 export function applyAugment(image: DecodedImage, params: AugmentParams): Uint8Array {

@@ -207,6 +207,8 @@ export async function loadBackbone(name: string, options: LoadBackboneOptions = 
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      // No busy-waiting between runs: the tail's session and sharp share the cores (see onnx-tail.ts).
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     run = async (data, n) => {
       const result = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', data, [n, ...inputShape]) });

@@ -1,11 +1,10 @@
 /**
  * A trained covid-ct model: a frozen trunk run on ONNX Runtime up to the fine-tune cut, and the trained tail
- * (unfrozen layers + dropout + dense(1) logit) on tfjs. `predict` takes decoded 8-bit RGB images and returns
+ * (unfrozen layers + dropout + dense(1) logit), kept as a tfjs model and run on ONNX Runtime where its graph covers it. `predict` takes decoded 8-bit RGB images and returns
  * P(COVID) = sigmoid(logit). A saved model directory holds everything evaluate and predict need.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
 import type { Config, ForwardEngineName, PreprocessConfig, TtaMode } from '../config/index.ts';
@@ -18,7 +17,7 @@ import { sha256File } from '../engine/cache.ts';
 import type { Backbone } from '../engine/backbone.ts';
 import { initWasmBackend } from '../engine/kernels/index.ts';
 import { loadTfjsLayersModel } from '../engine/tfjs-io.ts';
-import { runTailBatched } from '../engine/train/index.ts';
+import { tailForward } from '../engine/train/index.ts';
 
 export const MODEL_FORMAT = 'covid-ct-model/1';
 export const ENSEMBLE_FORMAT = 'covid-ct-ensemble/1';
@@ -77,19 +76,21 @@ export async function trunkActivations(trunk: Backbone, images: ReadonlyArray<De
   return out;
 }
 
-/** Probabilities from trunk activations through the tail, in inference mode. */
-export function tailProbabilities(tail: tfl.LayersModel, activations: Float32Array, shape: readonly number[], batchSize = 64): Float32Array {
-  return runTailBatched(tail, activations, shape, { batchSize, map: tf.sigmoid });
-}
+/** P(COVID) from the tail's logit. */
+export const sigmoid = (logit: number): number => 1 / (1 + Math.exp(-logit));
 
 export interface LoadedModel {
   dir: string;
   card: ModelCard;
+  /** The options it was loaded with: loading `dir` again with them gives the same model (e.g. in a worker). */
+  loadOptions: LoadModelOptions;
   /** The test-time augmentation in use (the option given, else the card's, else none; an ensemble's members each resolve their own). */
   tta: Tta;
   /** The trunk and tail (of the first member, for an ensemble: Grad-CAM explains that member). */
   trunk: Backbone;
   tail: tfl.LayersModel;
+  /** Where the tail runs: ONNX Runtime, or tfjs for layers its graph does not cover. */
+  tailEngine: 'onnx' | 'tfjs';
   /** The model's deterministic preprocessing (lung crop, grayscale), as in training. */
   prepare(image: DecodedImage, onWarning?: (warning: string) => void): DecodedImage;
   /** P(COVID) for each image (decoded RGB, any size): prepared, then trunk and tail (averaged over TTA views and members). */
@@ -129,21 +130,26 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   if (source && existsSync(source) && sha256File(source) !== card.backbone.sourceSha256) {
     throw new ModelError(`${dir}: the backbone weights at ${source} changed since this model was trained (sha256 differs)`);
   }
+  const engine = options.engine ?? 'onnx';
   const trunk = await loadBackbone(card.backbone.name, {
     cut: card.backbone.fineTuneAt,
-    engine: options.engine ?? 'onnx',
+    engine,
     ...(source?.endsWith('.h5') && { weights: source }),
   });
   const tail = await loadTfjsLayersModel(join(dir, 'tail', 'model.json'));
   // Models written before preprocessing existed had none.
   const pipeline = imagePipeline(card.preprocess ?? { ...DEFAULTS.preprocess, grayscale: false, jpegReencode: false, lungCrop: false });
-  const probabilities = async (images: DecodedImage[]) => tailProbabilities(tail, await trunkActivations(trunk, images, card.imageSize), trunk.outputShape);
+  // Inference-mode tail on ONNX Runtime where its graph covers the layers (the default tail: a few ms a batch).
+  const forward = await tailForward(tail, trunk.outputShape, { engine, map: sigmoid });
+  const probabilities = async (images: DecodedImage[]) => forward.run(await trunkActivations(trunk, images, card.imageSize));
   return {
     dir,
     card,
+    loadOptions: options,
     tta,
     trunk,
     tail,
+    tailEngine: forward.engine,
     prepare: pipeline.prepare,
     async predict(images, onWarning) {
       const prepared = images.map((image) => pipeline.prepare(image, onWarning));
@@ -158,7 +164,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     },
     async dispose() {
       tail.dispose();
-      await trunk.dispose();
+      await Promise.all([forward.dispose(), trunk.dispose()]);
     },
   };
 }
@@ -176,9 +182,11 @@ async function loadEnsemble(dir: string, card: ModelCard, options: LoadModelOpti
   return {
     dir,
     card,
+    loadOptions: options,
     tta: first.tta,
     trunk: first.trunk,
     tail: first.tail,
+    tailEngine: first.tailEngine,
     prepare: first.prepare,
     async predict(images, onWarning) {
       const sum = new Float32Array(images.length);

@@ -27,7 +27,7 @@ import type { Backbone } from '../engine/backbone.ts';
 import { initWasmBackend, registerTrainingKernels } from '../engine/kernels/index.ts';
 import { sha256File } from '../engine/cache.ts';
 import { saveTfjsLayersModel } from '../engine/tfjs-io.ts';
-import { localBatchGradients, OnnxTail, runTailBatched, TailWorkerPool, trainableVariables, UnsupportedTailError } from '../engine/train/index.ts';
+import { localBatchGradients, OnnxTail, runTailBatched, tailForward, TailWorkerPool, trainableVariables, UnsupportedTailError } from '../engine/train/index.ts';
 import type { BatchGradientFn } from '../engine/train/index.ts';
 import { confusionFromPredictions, predict, ratesFromCounts, rocAuc, youdenThreshold } from '../evaluation/metrics.ts';
 import type { EpochMetrics, EpochRecord } from '../evaluation/plots.ts';
@@ -35,7 +35,7 @@ import { trainingHistorySvg } from '../evaluation/plots.ts';
 import { writeFigure } from '../evaluation/report.ts';
 import { Checkpoint } from './checkpoint.ts';
 import type { SchedulePosition } from './checkpoint.ts';
-import { DISCLAIMER, MODEL_FORMAT, tailProbabilities, trunkActivations } from '../inference/model.ts';
+import { DISCLAIMER, MODEL_FORMAT, sigmoid, trunkActivations } from '../inference/model.ts';
 import type { ModelCard } from '../inference/model.ts';
 
 export class TrainingError extends Error {
@@ -220,7 +220,7 @@ async function phaseEngine(model: tfl.LayersModel, inputShape: number[], config:
       once(`phase ${phase}: trained on ONNX Runtime`);
       return {
         gradients: tail.batchGradients,
-        probabilities: async (features) => (await tail.outputs(features)).map((z) => 1 / (1 + Math.exp(-z))),
+        probabilities: async (features) => (await tail.outputs(features)).map(sigmoid),
         dispose: () => tail.dispose(),
       };
     } catch (error) {
@@ -231,22 +231,9 @@ async function phaseEngine(model: tfl.LayersModel, inputShape: number[], config:
   const pool = phase === 2 && config.train.workers > 1 ? await TailWorkerPool.create(model, config.train.workers - 1) : undefined;
   return {
     gradients: pool ? pool.batchGradients(model, inputShape) : localBatchGradients(model, inputShape),
-    probabilities: async (features) => tailProbabilities(model, features, inputShape),
+    probabilities: async (features) => runTailBatched(model, features, inputShape).map(sigmoid),
     dispose: async () => pool?.terminate(),
   };
-}
-
-/** The backbone's pooled output for phase 1 (its part of the tail frozen): on ONNX Runtime where it can. */
-async function pooledFeatures(backbone: tfl.LayersModel, shape: readonly number[], config: Config): Promise<{ run(activations: Float32Array): Promise<Float32Array>; dispose(): Promise<void> }> {
-  if (config.engine === 'onnx') {
-    try {
-      const tail = await OnnxTail.create(backbone, [...shape], { training: false });
-      return { run: (activations) => tail.outputs(activations), dispose: () => tail.dispose() };
-    } catch (error) {
-      if (!(error instanceof UnsupportedTailError)) throw error;
-    }
-  }
-  return { run: async (activations) => runTailBatched(backbone, activations, shape), dispose: async () => {} };
 }
 
 export async function train(config: Config, cache: ImageCache, options: TrainOptions): Promise<TrainResult> {
@@ -312,7 +299,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
           const trained = phase === 1 ? head : model;
           const inputShape = phase === 1 ? (head.inputs[0]!.shape.slice(1) as number[]) : [...shape];
           const pooled = new Map<number, Float32Array>();
-          const pooler = phase === 1 ? await pooledFeatures(backbone, shape, config) : undefined;
+          const pooler = phase === 1 ? await tailForward(backbone, shape, { engine: config.engine }) : undefined;
           const inputsOf = async (v: number): Promise<Float32Array> => {
             if (!pooler) return features.view(v);
             if (!pooled.has(v)) pooled.set(v, await pooler.run(await features.view(v)));
@@ -414,9 +401,14 @@ async function saveModel(
   // The threshold is chosen on the scores inference will produce: with TTA, the mean over the image and its
   // mirrors (the best epoch itself was chosen on the plain validation loss).
   const valProbabilities = Float32Array.from(run.valProbabilities);
-  for (const mirror of run.lastVal.valMirrors) {
-    const p = tailProbabilities(run.model, mirror, run.trunk.outputShape);
-    for (let i = 0; i < valProbabilities.length; i++) valProbabilities[i]! += p[i]!;
+  const tail = await tailForward(run.model, run.trunk.outputShape, { engine: config.engine, map: sigmoid });
+  try {
+    for (const mirror of run.lastVal.valMirrors) {
+      const p = await tail.run(mirror);
+      for (let i = 0; i < valProbabilities.length; i++) valProbabilities[i]! += p[i]!;
+    }
+  } finally {
+    await tail.dispose();
   }
   for (let i = 0; i < valProbabilities.length; i++) valProbabilities[i]! /= 1 + run.lastVal.valMirrors.length;
   const probabilities = Array.from(valProbabilities);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULTS } from '../../src/config/index.ts';
 import { applyAugment, augmenter, IDENTITY, Rng, sampleAugment } from '../../src/data/index.ts';
+import { mirrorViews } from '../../src/data/augment.ts';
 import { gradient } from './fixtures.ts';
 
 const W = 24;
@@ -22,6 +23,14 @@ test('flips are exact mirror images', () => {
       assert.deepEqual(pixel(v, x, y), pixel(image.data, x, H - 1 - y));
     }
   }
+});
+
+test("TTA's mirror views are the horizontal and vertical flips, byte for byte", () => {
+  const [horizontal, vertical] = mirrorViews(image);
+  assert.deepEqual(horizontal!.data, applyAugment(image, { ...IDENTITY, flipHorizontal: true }));
+  assert.deepEqual(vertical!.data, applyAugment(image, { ...IDENTITY, flipVertical: true }));
+  assert.notDeepEqual(horizontal!.data, image.data);
+  assert.deepEqual([horizontal!.width, horizontal!.height, vertical!.width, vertical!.height], [W, H, W, H]);
 });
 
 test('drawn parameters stay within the published bounds', () => {

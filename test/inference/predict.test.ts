@@ -99,7 +99,8 @@ test('images, DICOM syntaxes, a scrambled series and a NIfTI volume are predicte
   assert.equal(csv.filter((line) => line.startsWith('failure,')).length, 3);
 });
 
-test('Grad-CAM on the trained model: deterministic, in [0, 1], the last conv block grid, logit consistent with P(COVID)', async () => {
+test('Grad-CAM on the trained model: deterministic, in [0, 1], the last conv block grid, logit (tfjs) consistent with P(COVID) (ONNX Runtime)', async () => {
+  assert.equal(model.tailEngine, 'onnx');
   const { studies } = await expandInputs(testImages('CT_COVID', 1), inputOptions());
   const { image } = await studies[0]!.slices[0]!.load();
   // What the trunk sees: the model's own preprocessing first, when it has one.

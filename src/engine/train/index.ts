@@ -7,5 +7,5 @@ export { localBatchGradients, tailGradients, tailLogits, trainableVariables, val
 export { runTail, runTailBatched } from './tail-graph.ts';
 export type { RunTailOptions } from './tail-graph.ts';
 export { TailWorkerPool } from './parallel.ts';
-export { dropoutMask, OnnxTail, UnsupportedTailError } from './onnx-tail.ts';
-export type { OnnxTailOptions } from './onnx-tail.ts';
+export { dropoutMask, OnnxTail, tailForward, UnsupportedTailError } from './onnx-tail.ts';
+export type { OnnxTailOptions, TailForward } from './onnx-tail.ts';

@@ -17,6 +17,7 @@ import { Rng } from '../../data/random.ts';
 import { samePadding } from '../ir.ts';
 import { layerWeight } from './fusion-plan.ts';
 import type { BatchGradientFn } from './gradients.ts';
+import { runTailBatched } from './tail-graph.ts';
 
 const { onnx } = onnxProto;
 const OPSET = 13;
@@ -494,8 +495,19 @@ function compile(model: tfl.LayersModel, featureShape: number[], training: boole
   return { bytes: g.encode(), params, dropouts, gradients, width: 1 };
 }
 
-async function session(bytes: Uint8Array, threads: number): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+/**
+ * `spin`: idle intra-op threads busy-wait for the next run. That suits the training loop's back-to-back steps;
+ * an inference session runs between the trunk's and sharp's work, where spinning threads steal both cores
+ * (a served prediction took twice as long).
+ */
+async function session(bytes: Uint8Array, threads: number, spin: boolean): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    ...(!spin && { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
+  });
 }
 
 export interface OnnxTailOptions {
@@ -529,7 +541,7 @@ export class OnnxTail {
     const limit = options.shiftMatrixLimit ?? SHIFT_MATRIX_LIMIT;
     const trainGraph = options.training === false ? undefined : compile(model, featureShape, true, limit);
     const inferGraph = compile(model, featureShape, false, limit);
-    const [trainSession, inferSession] = await Promise.all([trainGraph && session(trainGraph.bytes, threads), session(inferGraph.bytes, threads)]);
+    const [trainSession, inferSession] = await Promise.all([trainGraph && session(trainGraph.bytes, threads, true), session(inferGraph.bytes, threads, false)]);
     return new OnnxTail(featureShape, trainGraph, trainSession, inferGraph, inferSession, new Rng(options.seed ?? 0));
   }
 
@@ -588,4 +600,48 @@ export class OnnxTail {
   async dispose(): Promise<void> {
     await Promise.all([this.trainSession?.release(), this.inferSession.release()]);
   }
+}
+
+/** A tail model run forward (inference mode) over flat activations; `engine` says where it runs. */
+export interface TailForward {
+  engine: 'onnx' | 'tfjs';
+  /** The model's outputs, flat, in input order. */
+  run(activations: Float32Array): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * ONNX Runtime when `engine` is 'onnx' and its graph covers every layer (several times faster than tfjs-wasm),
+ * else tfjs; `map` is applied to each output value (e.g. the logit's sigmoid).
+ */
+export async function tailForward(
+  model: tfl.LayersModel,
+  shape: readonly number[],
+  options: { engine: 'onnx' | 'wasm'; map?: (value: number) => number; onFallback?: (reason: string) => void },
+): Promise<TailForward> {
+  const map = options.map;
+  if (options.engine === 'onnx') {
+    try {
+      const tail = await OnnxTail.create(model, [...shape], { training: false });
+      return {
+        engine: 'onnx',
+        run: async (activations) => {
+          const out = await tail.outputs(activations);
+          return map ? out.map(map) : out;
+        },
+        dispose: () => tail.dispose(),
+      };
+    } catch (error) {
+      if (!(error instanceof UnsupportedTailError)) throw error;
+      options.onFallback?.(error.message);
+    }
+  }
+  return {
+    engine: 'tfjs',
+    run: async (activations) => {
+      const out = runTailBatched(model, activations, shape);
+      return map ? out.map(map) : out;
+    },
+    dispose: async () => {},
+  };
 }
