@@ -155,6 +155,8 @@ export interface ServeConfig {
   maxBatch: number;
   /** Graceful shutdown waits this long for in-flight requests before closing connections. */
   shutdownTimeoutMs: number;
+  /** Plain predictions run on a worker thread (a second copy of the model), so a batch never blocks the event loop. */
+  predictionWorker: boolean;
 }
 
 export type SplitMethod = 'ordered' | 'patient' | 'official' | 'source';
@@ -277,6 +279,7 @@ export const DEFAULTS: Config = {
     dbPath: undefined,
     maxBatch: 8,
     shutdownTimeoutMs: 10_000,
+    predictionWorker: true,
   },
   preprocess: {
     grayscale: true,
@@ -398,6 +401,7 @@ function validateInferenceConfig({ medical, predict, evaluate, serve }: Config):
   check(serve.dbPath === undefined || (typeof serve.dbPath === 'string' && serve.dbPath !== ''), 'serve.dbPath', 'a file path', serve.dbPath);
   check(positiveInteger(serve.maxBatch) && serve.maxBatch <= 64, 'serve.maxBatch', 'an integer in [1, 64]', serve.maxBatch);
   check(Number.isInteger(serve.shutdownTimeoutMs) && serve.shutdownTimeoutMs >= 0, 'serve.shutdownTimeoutMs', 'a non-negative integer', serve.shutdownTimeoutMs);
+  check(typeof serve.predictionWorker === 'boolean', 'serve.predictionWorker', 'true or false', serve.predictionWorker);
 }
 
 /** Defaults, then a JSON config file, then explicit overrides (the CLI's flags). */

@@ -26,6 +26,7 @@ import { predictStudies } from '../inference/predict.ts';
 import type { PredictionLog } from './log.ts';
 import { pageHtml } from './page.ts';
 import { ModelRunner } from './runner.ts';
+import { PredictionWorker } from './worker-model.ts';
 
 export interface ServerOptions {
   model: LoadedModel;
@@ -71,7 +72,9 @@ function uploadName(filename: string | undefined): string {
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { model, config, log } = options;
   const limits = config.serve;
-  const runner = new ModelRunner(options.predictBatch ?? ((images) => model.predict(images)), limits.maxBatch);
+  const worker = options.predictBatch || !limits.predictionWorker ? undefined : await PredictionWorker.start(model);
+  // Should the worker die, the server's own copy of the model takes over.
+  const runner = new ModelRunner(options.predictBatch ?? ((images) => (worker && !worker.failed ? worker.predict(images) : model.predict(images))), limits.maxBatch);
   const window: WindowSetting = config.medical.windowSource === 'file' ? 'file' : config.medical.window;
   const reportPath = join(model.dir, 'evaluation', 'report.html');
 
@@ -81,6 +84,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+  });
+  // After the last request has been answered.
+  app.addHook('onClose', async () => {
+    await worker?.close();
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     if (closing) void reply.header('connection', 'close');

@@ -1,8 +1,9 @@
 // Data-parallel tail training: each batch is split between this thread and worker threads (one wasm backend
 // each, since tfjs-wasm gets no threads in Node); the shard gradients are averaged, weighted by shard size,
 // and this thread's optimizer applies them, then sends the new weights with the next batch.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { spawnTsWorker } from '../ts-worker.ts';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { localBatchGradients, trainableVariables } from './gradients.ts';
 import type { BatchGradientFn } from './gradients.ts';
@@ -18,15 +19,7 @@ class GradientWorker {
   }
 
   static spawn(): GradientWorker {
-    if (!import.meta.url.endsWith('.ts')) return new GradientWorker(new Worker(new URL('./tail-worker.js', import.meta.url)));
-    // Running from TypeScript sources: the worker registers tsx's loader before importing its entry point
-    // (a worker's --import tsx is not applied to the worker's own entry module in Node 20).
-    const bootstrap = `(async () => {
-      const { register } = await import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))});
-      register();
-      await import(${JSON.stringify(new URL('./tail-worker.ts', import.meta.url).href)});
-    })();`;
-    return new GradientWorker(new Worker(bootstrap, { eval: true }));
+    return new GradientWorker(spawnTsWorker(new URL('./tail-worker.ts', import.meta.url)));
   }
 
   request(message: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {

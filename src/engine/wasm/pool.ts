@@ -5,17 +5,12 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { serializeGraph } from '../cache.ts';
+import { spawnTsWorker } from '../ts-worker.ts';
 import type { Graph } from '../ir.ts';
 import { inferShapes } from '../ir.ts';
 import type { ForwardRequest, WorkerInit } from './worker.ts';
-
-// Workers load the TypeScript sources through tsx's loader, as bin/covid-ct.js does for the main thread
-// (a worker does not inherit the parent's `--import tsx`).
-const WORKER_BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-  .then(({ register }) => { register(); return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}); })
-  .catch((error) => { console.error(error); process.exit(2); });`;
 
 export class WasmEngineError extends Error {
   override name = 'WasmEngineError';
@@ -33,7 +28,7 @@ class PoolWorker {
   private waiting: { resolve: (reply: Reply) => void; reject: (error: Error) => void } | undefined;
 
   constructor(init: WorkerInit) {
-    this.worker = new Worker(WORKER_BOOTSTRAP, { eval: true, workerData: init });
+    this.worker = spawnTsWorker(new URL('./worker.ts', import.meta.url), { workerData: init });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once('message', () => resolve());
       this.worker.once('error', reject);
