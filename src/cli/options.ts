@@ -36,6 +36,14 @@ export function integer(name: string): (value: string) => number {
   };
 }
 
+export function number(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got '${value}'`);
+    return n;
+  };
+}
+
 export function addCommonFlags(command: Command): Command {
   return command
     .option('--data <dir>', 'folder holding the datasets (else $COVID_CT_DATA, else ../shared/data)')

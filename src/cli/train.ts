@@ -15,7 +15,7 @@ import { cohortHeadline } from '../evaluation/cohorts.ts';
 import type { StageData } from '../training/train.ts';
 import { train } from '../training/train.ts';
 import { createEnsemble } from '../inference/ensemble.ts';
-import { addCommonFlags, addModelFlags, context, integer } from './options.ts';
+import { addCommonFlags, addModelFlags, context, integer, number } from './options.ts';
 import type { CommonFlags } from './options.ts';
 
 function stageFrom(name: string, records: ImageRecord[], manifest: SplitManifest): StageData {
@@ -32,6 +32,8 @@ interface TrainFlags extends CommonFlags {
   epochs2?: number;
   rounds?: number;
   views?: number;
+  dropout?: number;
+  labelSmoothing?: number;
   pretrain?: string;
   split?: Config['split'];
   evaluate?: boolean;
@@ -51,6 +53,8 @@ export function trainCommand(): Command {
       .option('--epochs2 <n>', 'phase 2 epochs (top block unfrozen)', integer('--epochs2'))
       .option('--rounds <n>', 'how many times both phases run', integer('--rounds'))
       .option('--views <k>', 'augmented views cached per training image', integer('--views'))
+      .option('--dropout <rate>', 'dropout rate before the dense logit', number('--dropout'))
+      .option('--label-smoothing <s>', 'training targets 1 - s/2 and s/2 (0 = off)', number('--label-smoothing'))
       .option('--split <method>', 'ordered | patient | official | source')
       .option('--pretrain <dataset>', 'pre-train on this dataset folder first (e.g. sars-cov-2-ct-224)')
       .option('--workers <n>', 'worker_threads sharing each phase-2 batch on the tfjs-wasm trainer (--engine wasm)', integer('--workers'))
@@ -67,6 +71,8 @@ export function trainCommand(): Command {
         ...(flags.epochs2 !== undefined && { phase2: { epochs: flags.epochs2 } }),
         ...(flags.rounds !== undefined && { rounds: flags.rounds }),
         ...(flags.views !== undefined && { views: flags.views }),
+        ...(flags.dropout !== undefined && { dropout: flags.dropout }),
+        ...(flags.labelSmoothing !== undefined && { labelSmoothing: flags.labelSmoothing }),
         ...(flags.pretrain && { pretrain: flags.pretrain }),
         ...(flags.workers !== undefined && { workers: flags.workers }),
       },

@@ -327,7 +327,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
                 const y = new Float32Array(batch.length);
                 batch.forEach((index, i) => {
                   x.set(view.subarray(index * per, (index + 1) * per), i * per);
-                  y[i] = features.trainLabels[index]!;
+                  y[i] = features.trainLabels[index]! * (1 - config.train.labelSmoothing) + config.train.labelSmoothing / 2;
                 });
                 const { loss, gradients: grads } = await engine.gradients(x, y, rng.nextUint32());
                 if (!Number.isFinite(loss)) {

@@ -132,6 +132,19 @@ test('CLI: train --evaluate writes the model directory and a self-contained repo
   assert.match(missing.stderr, /not a covid-ct model directory/);
 });
 
+test('label smoothing: the head stops short of certainty on its own training images', async () => {
+  const root = linkedDataset(8, 0);
+  // Phase 1 only, run to convergence: unsmoothed the head separates 12 training images perfectly; smoothed
+  // (targets 0.8 / 0.2) it settles at p = 0.8, so the loss against the true labels stays near -ln 0.8 = 0.22.
+  const run = async (labelSmoothing: number) => {
+    const { result } = await trainLinked(root, join(root, `smoothing-${labelSmoothing}`), { train: { phase1: { epochs: 60, learningRate: 0.01 }, phase2: { epochs: 0 }, labelSmoothing } });
+    return result.history.at(-1)!.train.loss;
+  };
+  const [plain, smoothed] = [await run(0), await run(0.4)];
+  assert.ok(plain < 0.1, `unsmoothed train loss ${plain}`);
+  assert.ok(smoothed > 0.18 && smoothed < 0.35, `smoothed train loss ${smoothed}`);
+});
+
 test('a loss that becomes infinite or NaN stops training with a message and keeps the best weights so far', async () => {
   const root = linkedDataset(6, 0);
   const out = join(root, 'diverged');
