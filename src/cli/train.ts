@@ -34,6 +34,7 @@ interface TrainFlags extends CommonFlags {
   views?: number;
   dropout?: number;
   labelSmoothing?: number;
+  mixup?: number;
   pretrain?: string;
   split?: Config['split'];
   evaluate?: boolean;
@@ -55,6 +56,7 @@ export function trainCommand(): Command {
       .option('--views <k>', 'augmented views cached per training image', integer('--views'))
       .option('--dropout <rate>', 'dropout rate before the dense logit', number('--dropout'))
       .option('--label-smoothing <s>', 'training targets 1 - s/2 and s/2 (0 = off)', number('--label-smoothing'))
+      .option('--mixup <alpha>', "mixup's alpha on the cached features (0 = off)", number('--mixup'))
       .option('--split <method>', 'ordered | patient | official | source')
       .option('--pretrain <dataset>', 'pre-train on this dataset folder first (e.g. sars-cov-2-ct-224)')
       .option('--workers <n>', 'worker_threads sharing each phase-2 batch on the tfjs-wasm trainer (--engine wasm)', integer('--workers'))
@@ -73,6 +75,7 @@ export function trainCommand(): Command {
         ...(flags.views !== undefined && { views: flags.views }),
         ...(flags.dropout !== undefined && { dropout: flags.dropout }),
         ...(flags.labelSmoothing !== undefined && { labelSmoothing: flags.labelSmoothing }),
+        ...(flags.mixup !== undefined && { mixup: flags.mixup }),
         ...(flags.pretrain && { pretrain: flags.pretrain }),
         ...(flags.workers !== undefined && { workers: flags.workers }),
       },

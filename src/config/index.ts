@@ -82,6 +82,8 @@ export interface TrainConfig {
   dropout: number;
   /** Training targets become 1 - s/2 and s/2 instead of 1 and 0 (0 = off); metrics use the true labels. */
   labelSmoothing: number;
+  /** Mixup's α on the cached trunk features (each example mixed with a batch partner, λ ~ Beta(α, α)); 0 = off. */
+  mixup: number;
   /**
    * Augmented views cached per training image. The frozen trunk's output for K views of every image is
    * computed once per run; epoch e trains on view e mod K. With K = epochs every epoch sees a fresh view.
@@ -248,6 +250,7 @@ export const DEFAULTS: Config = {
     pretrainSchedule: { rounds: 1, phase1: { epochs: 10, learningRate: 1e-3 }, phase2: { epochs: 10, learningRate: 1e-4 }, views: 4 },
     dropout: 0.1,
     labelSmoothing: 0,
+    mixup: 0,
     views: 8,
     workers: Math.min(4, availableParallelism()),
     pretrain: undefined,
@@ -360,6 +363,7 @@ export function validateConfig(config: Config): Config {
   checkSchedule('train.pretrainSchedule', train.pretrainSchedule);
   check(train.dropout >= 0 && train.dropout < 1, 'train.dropout', 'in [0, 1)', train.dropout);
   check(train.labelSmoothing >= 0 && train.labelSmoothing < 0.5, 'train.labelSmoothing', 'in [0, 0.5)', train.labelSmoothing);
+  check(train.mixup >= 0 && train.mixup <= 10, 'train.mixup', 'in [0, 10] (0 = off)', train.mixup);
   check(Number.isInteger(train.workers) && train.workers >= 1 && train.workers <= 16, 'train.workers', 'an integer in [1, 16]', train.workers);
   check(train.threshold === 'youden', 'train.threshold', "'youden'", train.threshold);
   validateInferenceConfig(config);

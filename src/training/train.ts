@@ -35,6 +35,7 @@ import { trainingHistorySvg } from '../evaluation/plots.ts';
 import { writeFigure } from '../evaluation/report.ts';
 import { Checkpoint } from './checkpoint.ts';
 import type { SchedulePosition } from './checkpoint.ts';
+import { mixBatch } from './mixup.ts';
 import { DISCLAIMER, MODEL_FORMAT, sigmoid, trunkActivations } from '../inference/model.ts';
 import type { ModelCard } from '../inference/model.ts';
 
@@ -329,7 +330,10 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
                   x.set(view.subarray(index * per, (index + 1) * per), i * per);
                   y[i] = features.trainLabels[index]! * (1 - config.train.labelSmoothing) + config.train.labelSmoothing / 2;
                 });
-                const { loss, gradients: grads } = await engine.gradients(x, y, rng.nextUint32());
+                const key = rng.nextUint32();
+                // Mixup draws from its own stream (keyed by the batch), so runs without it are unchanged.
+                const mixed = config.train.mixup > 0 ? mixBatch(x, y, per, config.train.mixup, new Rng((key ^ 0x9e3779b9) >>> 0)) : { x, y };
+                const { loss, gradients: grads } = await engine.gradients(mixed.x, mixed.y, key);
                 if (!Number.isFinite(loss)) {
                   tf.dispose(grads);
                   stoppedEarly = `${stage.name} round ${round} phase ${phase} epoch ${epoch}: the loss became ${loss}; training stopped and the best weights so far were kept`;
