@@ -80,7 +80,10 @@ export interface TrainConfig {
   pretrainSchedule: { rounds: number; phase1: PhaseConfig; phase2: PhaseConfig; views: number };
   /** Dropout rate before the dense logit. */
   dropout: number;
-  /** Training targets become 1 - s/2 and s/2 instead of 1 and 0 (0 = off); metrics use the true labels. */
+  /**
+   * Training targets become 1 - s/2 and s/2 instead of 1 and 0 (0 = off); metrics use the true labels. Default 0.1:
+   * validation AUC up on each of 3 seeds over 0 (0.944 against 0.927), 0.2 lower (README, Regularisation).
+   */
   labelSmoothing: number;
   /** Mixup's α on the cached trunk features (each example mixed with a batch partner, λ ~ Beta(α, α)); 0 = off. */
   mixup: number;
@@ -249,7 +252,7 @@ export const DEFAULTS: Config = {
     rounds: 2,
     pretrainSchedule: { rounds: 1, phase1: { epochs: 10, learningRate: 1e-3 }, phase2: { epochs: 10, learningRate: 1e-4 }, views: 4 },
     dropout: 0.1,
-    labelSmoothing: 0,
+    labelSmoothing: 0.1,
     mixup: 0,
     views: 8,
     workers: Math.min(4, availableParallelism()),
