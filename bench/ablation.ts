@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import type { DeepPartial, Config } from '../src/config/index.ts';
 import { PROJECT_ROOT } from '../src/config/index.ts';
 import { main } from '../src/cli/main.ts';
+import { benchArgs } from './lib/args.ts';
 
 type Variant = { config: DeepPartial<Config> };
 // Every trained row scores without test-time augmentation (the 'tta' row adds it) and pins the regularisation
@@ -34,13 +35,9 @@ TRAINED[SECOND_BACKBONE] = { config: { ...TRAINED[DEFAULT_VARIANT]!.config, trai
 const DERIVED = ['tta', 'ensemble-seeds', 'ensemble-backbones'] as const;
 const ALL = [...Object.keys(TRAINED).filter((v) => v !== SECOND_BACKBONE), ...DERIVED];
 
-const args = process.argv.slice(2);
-const dashDash = args.indexOf('--');
-const own = dashDash >= 0 ? args.slice(0, dashDash) : args;
-const extra = dashDash >= 0 ? args.slice(dashDash + 1) : [];
-const option = (name: string) => (own.includes(name) ? own[own.indexOf(name) + 1] : undefined);
+const { option, flag, trainFlags: extra } = benchArgs(process.argv.slice(2));
 const seeds = Number(option('--seeds') ?? 3);
-const quick = own.includes('--quick');
+const quick = flag('--quick');
 const chosen = option('--variants')?.split(',') ?? ALL;
 for (const name of chosen) if (!ALL.includes(name)) throw new Error(`unknown variant '${name}'; variants: ${ALL.join(', ')}`);
 const schedule = [...(quick ? ['--rounds', '1', '--epochs1', '10', '--epochs2', '10', '--views', '4'] : []), ...extra];

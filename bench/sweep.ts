@@ -6,12 +6,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PROJECT_ROOT } from '../src/config/index.ts';
 import { main } from '../src/cli/main.ts';
+import { benchArgs } from './lib/args.ts';
 
-const args = process.argv.slice(2);
-const dashDash = args.indexOf('--');
-const own = dashDash >= 0 ? args.slice(0, dashDash) : args;
-const trainFlags = dashDash >= 0 ? args.slice(dashDash + 1) : [];
-const option = (name: string) => (own.includes(name) ? own[own.indexOf(name) + 1] : undefined);
+const { option, trainFlags } = benchArgs(process.argv.slice(2));
 const seeds = Number(option('--seeds') ?? 3);
 if (!Number.isInteger(seeds) || seeds < 1 || seeds > 20) throw new Error(`--seeds must be an integer in [1, 20], got ${option('--seeds')}`);
 if (trainFlags.some((flag) => ['--evaluate', '--out', '--seed'].includes(flag))) throw new Error('train flags may not include --evaluate, --out or --seed: the sweep sets them (and never evaluates on test)');

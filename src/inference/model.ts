@@ -1,7 +1,8 @@
 /**
  * A trained covid-ct model: a frozen trunk run on ONNX Runtime up to the fine-tune cut, and the trained tail
- * (unfrozen layers + dropout + dense(1) logit), kept as a tfjs model and run on ONNX Runtime where its graph covers it. `predict` takes decoded 8-bit RGB images and returns
- * P(COVID) = sigmoid(logit). A saved model directory holds everything evaluate and predict need.
+ * (unfrozen layers + dropout + dense(1) logit), kept as a tfjs model and run on ONNX Runtime where its graph
+ * covers it. `predict` takes decoded 8-bit RGB images and returns P(COVID) = sigmoid(logit). A saved model
+ * directory holds everything evaluate and predict need.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
