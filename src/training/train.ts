@@ -66,7 +66,7 @@ interface CachedFeatures {
   views: number;
   trainLabels: Float32Array;
   val: Float32Array;
-  /** With test-time augmentation 'flips': trunk activations of the validation images' two mirrors. */
+  /** With test-time augmentation 'flips', for the stage whose model is saved: the validation images' two mirrors. */
   valMirrors: Float32Array[];
   valLabels: Float32Array;
   valRecords: ImageRecord[];
@@ -106,7 +106,8 @@ async function trunkFeatures(stage: StageData, trunk: Backbone, cache: ImageCach
   const preparedVal = prepare(val);
   const valFeatures = await trunkActivations(trunk, preparedVal, config.data.imageSize);
   const valMirrors: Float32Array[] = [];
-  if (config.tta === 'flips') {
+  // Only the saved model's threshold uses them: a pre-training stage's model is never saved.
+  if (config.tta === 'flips' && !stage.pretraining) {
     const mirrored = preparedVal.map(mirrorViews);
     for (const mirror of [0, 1]) valMirrors.push(await trunkActivations(trunk, mirrored.map((views) => views[mirror]!), config.data.imageSize));
   }

@@ -515,7 +515,10 @@ export interface OnnxTailOptions {
   threads?: number;
   /** Seed of the dropout masks when a batch brings no key of its own. */
   seed?: number;
-  /** false: the forward graph only (outputs), for a model that is not trained, e.g. a frozen backbone part. */
+  /**
+   * false: the forward graph only (outputs), for a model that is not trained, e.g. a frozen backbone part or a
+   * served model; its weights are then read once, not before every run.
+   */
   training?: boolean;
   /** Largest output x input positions of a depthwise layer done with shift matrices; larger ones use grouped Conv. */
   shiftMatrixLimit?: number;
@@ -531,6 +534,9 @@ export class OnnxTail {
     private readonly inferSession: ort.InferenceSession,
     private readonly rng: Rng,
   ) {}
+
+  /** A forward-only tail's weight feeds, read on first use (its weights do not change). */
+  private frozenWeights: Record<string, ort.Tensor> | undefined;
 
   /**
    * Compiles `model` for features of `featureShape`; throws UnsupportedTailError when a layer is not covered.
@@ -587,7 +593,8 @@ export class OnnxTail {
     const count = features.length / per;
     const width = this.inferGraph.width;
     const out = new Float32Array(count * width);
-    const weights = this.weightFeeds(this.inferGraph);
+    // A trained tail's weights change between calls; a forward-only one's do not.
+    const weights = this.trainGraph ? this.weightFeeds(this.inferGraph) : (this.frozenWeights ??= this.weightFeeds(this.inferGraph));
     for (let start = 0; start < count; start += batchSize) {
       const n = Math.min(batchSize, count - start);
       const result = await this.inferSession.run({ ...weights, features: this.rowsOf(features.subarray(start * per, (start + n) * per), n) });
@@ -617,7 +624,7 @@ export interface TailForward {
 export async function tailForward(
   model: tfl.LayersModel,
   shape: readonly number[],
-  options: { engine: 'onnx' | 'wasm'; map?: (value: number) => number; onFallback?: (reason: string) => void },
+  options: { engine: 'onnx' | 'wasm'; map?: (value: number) => number },
 ): Promise<TailForward> {
   const map = options.map;
   if (options.engine === 'onnx') {
@@ -633,7 +640,6 @@ export async function tailForward(
       };
     } catch (error) {
       if (!(error instanceof UnsupportedTailError)) throw error;
-      options.onFallback?.(error.message);
     }
   }
   return {
