@@ -27,6 +27,7 @@ interface TrainFlags extends CommonFlags {
   out?: string;
   backbone?: string;
   weights?: string;
+  inputSize?: number;
   fineTuneAt?: string;
   epochs1?: number;
   epochs2?: number;
@@ -49,6 +50,7 @@ export function trainCommand(): Command {
       .option('--out <dir>', 'model directory (default runs/<backbone>-<time>)')
       .option('--backbone <name>', 'backbone registry name')
       .option('--weights <file>', 'weight file for the backbone (a Keras .h5 for efficientnet-b0)')
+      .option('--input-size <px>', "backbone input side in pixels (default: the backbone's own, 224)", integer('--input-size'))
       .option('--fine-tune-at <layer>', 'first layer or block unfrozen in phase 2')
       .option('--epochs1 <n>', 'phase 1 epochs (head only)', integer('--epochs1'))
       .option('--epochs2 <n>', 'phase 2 epochs (top block unfrozen)', integer('--epochs2'))
@@ -68,6 +70,7 @@ export function trainCommand(): Command {
       train: {
         ...(flags.backbone && { backbone: flags.backbone }),
         ...(flags.weights && { weights: resolve(flags.weights) }),
+        ...(flags.inputSize !== undefined && { inputSize: flags.inputSize }),
         ...(flags.fineTuneAt && { fineTuneAt: flags.fineTuneAt }),
         ...(flags.epochs1 !== undefined && { phase1: { epochs: flags.epochs1 } }),
         ...(flags.epochs2 !== undefined && { phase2: { epochs: flags.epochs2 } }),

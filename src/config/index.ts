@@ -65,6 +65,8 @@ export interface TrainConfig {
   backbone: string;
   /** Weight file for backbones that take one (a Keras .h5 for efficientnet-b0); undefined = the registry's default. */
   weights: string | undefined;
+  /** Backbone input side in pixels; undefined = the backbone's own (224 for the MobileNets). */
+  inputSize: number | undefined;
   /** First layer (or block prefix) of the part unfrozen in phase 2; everything before it stays frozen. */
   fineTuneAt: string;
   /** Phase 1: backbone frozen, only the classifier head trains. */
@@ -246,6 +248,7 @@ export const DEFAULTS: Config = {
   train: {
     backbone: 'mobilenet-v2',
     weights: undefined,
+    inputSize: undefined,
     fineTuneAt: 'block_16',
     phase1: { epochs: 10, learningRate: 1e-3 },
     phase2: { epochs: 30, learningRate: 1e-4 },
@@ -364,6 +367,9 @@ export function validateConfig(config: Config): Config {
   };
   checkSchedule('train', train);
   checkSchedule('train.pretrainSchedule', train.pretrainSchedule);
+  if (train.inputSize !== undefined) {
+    check(Number.isInteger(train.inputSize) && train.inputSize >= 32 && train.inputSize <= 1024, 'train.inputSize', 'an integer in [32, 1024] (or unset: the backbone\'s own)', train.inputSize);
+  }
   check(train.dropout >= 0 && train.dropout < 1, 'train.dropout', 'in [0, 1)', train.dropout);
   check(train.labelSmoothing >= 0 && train.labelSmoothing < 0.5, 'train.labelSmoothing', 'in [0, 0.5)', train.labelSmoothing);
   check(train.mixup >= 0 && train.mixup <= 10, 'train.mixup', 'in [0, 10] (0 = off)', train.mixup);

@@ -9,7 +9,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import * as ort from 'onnxruntime-node';
 import { ENGINE_CACHE_VERSION, EngineCache, serializeGraph, deserializeGraph, sha256File, slug } from './cache.ts';
 import type { Graph } from './ir.ts';
-import { cutTensor, featureGraph, inferShapes, prune, tailGraph, trunkGraph } from './ir.ts';
+import { cutTensor, featureGraph, inferShapes, prune, tailGraph, trunkGraph, withInputSize } from './ir.ts';
 import { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from './onnx/export.ts';
 import { BackboneError, EFFICIENTNET_B0_ENV, resolveBackbone, resolveCut, type BackboneSpec } from './registry.ts';
 import { loadKerasH5Weights, readKerasH5Weights } from './h5/keras-h5.ts';
@@ -32,6 +32,8 @@ export interface GraphOptions {
   cacheDir?: string;
   /** Keras .h5 weight file for a Keras-format backbone (efficientnet-b0). */
   weights?: string;
+  /** Square input side in pixels when not the backbone's own (the convolutions are size-agnostic). */
+  inputSize?: number;
 }
 
 /** 'onnx': onnxruntime-node (default, fast); 'wasm': tfjs-wasm in worker_threads, no native library. */
@@ -77,6 +79,7 @@ function validateGraphOptions(options: GraphOptions): void {
   if (options.head !== undefined) check(HEADS.includes(options.head), 'head', `one of ${HEADS.join(', ')}`, options.head);
   if (options.cacheDir !== undefined) check(typeof options.cacheDir === 'string' && options.cacheDir !== '', 'cacheDir', 'a folder path', options.cacheDir);
   if (options.weights !== undefined) check(typeof options.weights === 'string' && options.weights !== '', 'weights', 'a .h5 file path', options.weights);
+  if (options.inputSize !== undefined) check(Number.isInteger(options.inputSize) && options.inputSize >= 32 && options.inputSize <= 1024, 'inputSize', 'an integer in [32, 1024]', options.inputSize);
 }
 
 /**
@@ -156,6 +159,7 @@ async function resolveGraph(name: string, options: GraphOptions): Promise<Resolv
     }
     graph = featureGraph(full, spec.featureLayer);
   }
+  if (options.inputSize !== undefined) graph = withInputSize(graph, options.inputSize);
   return { spec, graph, hash, cache, head };
 }
 
@@ -190,7 +194,7 @@ export async function loadBackbone(name: string, options: LoadBackboneOptions = 
   const graph = cut === undefined ? whole : trunkGraph(whole, cut);
   const shapes = inferShapes(graph);
   const outputShape = shapes.get(graph.output)!;
-  const key = [slug(spec.format === 'tfjs-layers' ? 'tfjs' : spec.name), hash.slice(0, 16), `v${ENGINE_CACHE_VERSION}`, head, head === 'features' ? slug(spec.featureLayer) : '', cut ? `cut-${slug(cut)}` : 'full']
+  const key = [slug(spec.format === 'tfjs-layers' ? 'tfjs' : spec.name), hash.slice(0, 16), `v${ENGINE_CACHE_VERSION}`, head, head === 'features' ? slug(spec.featureLayer) : '', cut ? `cut-${slug(cut)}` : 'full', options.inputSize === undefined || options.inputSize === spec.inputSize ? '' : `size-${options.inputSize}`]
     .filter(Boolean)
     .join('-');
   const inputShape = graph.inputShape;

@@ -380,3 +380,30 @@ export function foldBatchNorm(graph: Graph): Graph {
   const ops = graph.ops.flatMap((op) => (removed.has(op.name) ? [] : [replaced.get(op.name) ?? op]));
   return { ...graph, ops };
 }
+
+/**
+ * The same network at another square input size. Convolutions do not care; an average pool that covered its
+ * whole input (the global pooling of a fixed-size classifier, e.g. TFLite's 7x7 AvgPool) grows to cover the new
+ * one, so the feature vector keeps its length. Throws when a fixed-size layer (a reshape of a spatial tensor)
+ * cannot follow.
+ */
+export function withInputSize(graph: Graph, size: number): Graph {
+  const [height, width, channels] = graph.inputShape;
+  if (graph.inputShape.length !== 3 || channels === undefined) throw new GraphError(`input shape [${graph.inputShape.join(', ')}] is not [H, W, C]`);
+  if (height === size && width === size) return graph;
+  const shapes = inferShapes(graph);
+  const resized: Graph = { ...graph, inputShape: [size, size, channels], ops: [...graph.ops] };
+  for (const [i, op] of graph.ops.entries()) {
+    if (op.kind !== 'averagePool2d' || op.padding !== 'valid') continue;
+    const [h, w] = shapes.get(op.inputs[0]!)!;
+    if (op.poolSize[0] !== h || op.poolSize[1] !== w) continue;
+    const [newH, newW] = inferShapes({ ...resized, ops: resized.ops.slice(0, i), output: op.inputs[0]! }).get(op.inputs[0]!)!;
+    resized.ops[i] = { ...op, poolSize: [newH!, newW!], strides: [newH!, newW!] };
+  }
+  try {
+    inferShapes(resized);
+  } catch (error) {
+    throw new GraphError(`the network cannot take ${size}x${size} inputs: ${(error as Error).message}`);
+  }
+  return resized;
+}

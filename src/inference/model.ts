@@ -136,6 +136,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     cut: card.backbone.fineTuneAt,
     engine,
     ...(source?.endsWith('.h5') && { weights: source }),
+    ...(card.backbone.inputSize && { inputSize: card.backbone.inputSize }),
   });
   const tail = await loadTfjsLayersModel(join(dir, 'tail', 'model.json'));
   // Models written before preprocessing existed had none.

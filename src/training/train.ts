@@ -148,8 +148,13 @@ export interface Classifier {
   head: tfl.LayersModel;
 }
 
+/** The backbone options a training config sets (the trunk and the tail must agree on them). */
+function graphOptions(config: Config): { weights?: string; inputSize?: number } {
+  return { ...(config.train.weights && { weights: config.train.weights }), ...(config.train.inputSize !== undefined && { inputSize: config.train.inputSize }) };
+}
+
 export async function buildClassifier(config: Config): Promise<Classifier> {
-  const backbone = await buildTfjsModel(config.train.backbone, { from: config.train.fineTuneAt, ...(config.train.weights && { weights: config.train.weights }) });
+  const backbone = await buildTfjsModel(config.train.backbone, { from: config.train.fineTuneAt, ...graphOptions(config) });
   const dropout = tfl.layers.dropout({ rate: config.train.dropout, name: 'head_dropout', seed: config.seed });
   const dense = tfl.layers.dense({ units: 1, name: 'head_logit', kernelInitializer: tfl.initializers.glorotUniform({ seed: config.seed }) });
   const model = tfl.model({ inputs: backbone.inputs, outputs: dense.apply(dropout.apply(backbone.outputs[0]!)) as tfl.SymbolicTensor, name: 'covid_ct_classifier' });
@@ -248,7 +253,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
   await initWasmBackend();
   registerTrainingKernels();
   const failures: ImageError[] = [];
-  const trunk = await loadBackbone(config.train.backbone, { cut: config.train.fineTuneAt, engine: config.engine, ...(config.train.weights && { weights: config.train.weights }) });
+  const trunk = await loadBackbone(config.train.backbone, { cut: config.train.fineTuneAt, engine: config.engine, ...graphOptions(config) });
   const { model, backbone, head } = await buildClassifier(config);
   const backboneLayers = new Set(backbone.layers.map((l) => l.name));
   const shape = trunk.outputShape;

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as ort from 'onnxruntime-node';
 import { loadBackbone } from '../../src/engine/backbone.ts';
-import { cutTensor, foldBatchNorm, type BatchNormOp, type Graph } from '../../src/engine/ir.ts';
+import { cutTensor, foldBatchNorm, GraphError, inferShapes, withInputSize, type BatchNormOp, type Conv2dOp, type Graph } from '../../src/engine/ir.ts';
 import { exportOnnx } from '../../src/engine/onnx/export.ts';
 import { resolveBackbone } from '../../src/engine/registry.ts';
 import { buildTfjsLayersModel } from '../../src/engine/tfjs.ts';
@@ -129,4 +129,28 @@ test('registry and options: bad names and option values are errors naming them',
   await assert.rejects(loadBackbone('mobilenet-v1', { head: 'classifier' }), /has no classifier/);
   await assert.rejects(loadBackbone('mobilenet-v2', { cut: 'block_99' }), /cut 'block_99' names no layer/);
   await assert.rejects(loadBackbone('mobilenet-v2', { featureLayer: 'nope' }), /feature layer 'nope' is not a layer/);
+});
+
+test('input size: a pool over its whole input grows with it, a smaller pool stays, a fixed-size reshape is refused', () => {
+  const conv: Conv2dOp = { kind: 'conv2d', name: 'conv', inputs: ['input'], kernel: randomArray(3 * 3 * 2 * 4, 3), kernelShape: [3, 3, 2, 4], bias: null, strides: [2, 2], dilations: [1, 1], padding: 'same', activation: 'relu' };
+  const graph: Graph = {
+    input: 'input',
+    inputShape: [8, 8, 2],
+    output: 'features',
+    ops: [
+      conv,
+      { kind: 'averagePool2d', name: 'local', inputs: ['conv'], poolSize: [2, 2], strides: [1, 1], padding: 'same' },
+      { kind: 'averagePool2d', name: 'global', inputs: ['local'], poolSize: [4, 4], strides: [2, 2], padding: 'valid' },
+      { kind: 'reshape', name: 'features', inputs: ['global'], targetShape: [4] },
+    ],
+  };
+  assert.equal(withInputSize(graph, 8), graph);
+  const larger = withInputSize(graph, 20);
+  assert.deepEqual(larger.inputShape, [20, 20, 2]);
+  assert.equal(larger.ops.find((op) => op.name === 'local')!.kind, 'averagePool2d');
+  assert.deepEqual(larger.ops.find((op) => op.name === 'global'), { kind: 'averagePool2d', name: 'global', inputs: ['local'], poolSize: [10, 10], strides: [10, 10], padding: 'valid' });
+  assert.deepEqual(inferShapes(larger).get('features'), [4]);
+
+  const flattening: Graph = { ...graph, ops: [conv, { kind: 'reshape', name: 'features', inputs: ['conv'], targetShape: [64] }] };
+  assert.throws(() => withInputSize(flattening, 20), (error: Error) => error instanceof GraphError && /cannot take 20x20 inputs/.test(error.message));
 });

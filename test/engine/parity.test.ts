@@ -54,3 +54,32 @@ for (const spec of Object.values(BUILTIN_BACKBONES).filter((s) => s.format !== '
     }
   });
 }
+
+test('mobilenet-v2 at a 320-pixel input: the pool grows to 10x10, ONNX and tfjs agree, trunk + tail give the features', async () => {
+  await useTfjsBackend();
+  const size = 320;
+  const cut = 'block_16';
+  const pixels = randomArray(BATCH * size * size * 3, 11, 0, 255);
+  const full = await loadBackbone('mobilenet-v2', { inputSize: size });
+  const trunk = await loadBackbone('mobilenet-v2', { cut, inputSize: size });
+  try {
+    assert.equal(full.inputSize, size);
+    assert.equal(full.outputSize, 1280);
+    assert.deepEqual([...trunk.outputShape], [10, 10, 160]);
+    const features = await full.forward(pixels, BATCH);
+    const model = await buildTfjsModel('mobilenet-v2', { inputSize: size });
+    const reference = predict(model, pixels, [BATCH, size, size, 3]);
+    model.dispose();
+    assert.ok(relativeError(features, reference) < TOLERANCE, `full: ${relativeError(features, reference)}`);
+    const tail = await buildTfjsModel('mobilenet-v2', { from: cut, inputSize: size });
+    const tailFeatures = predict(tail, await trunk.forward(pixels, BATCH), [BATCH, ...trunk.outputShape]);
+    tail.dispose();
+    assert.ok(relativeError(tailFeatures, features) < TOLERANCE, `tail: ${relativeError(tailFeatures, features)}`);
+    // The backbone's own size leaves the graph as it is.
+    const own = await backboneGraph('mobilenet-v2', { inputSize: 224 });
+    assert.deepEqual(own, await backboneGraph('mobilenet-v2'));
+  } finally {
+    await full.dispose();
+    await trunk.dispose();
+  }
+});
