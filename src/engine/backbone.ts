@@ -135,6 +135,8 @@ interface ResolvedGraph {
   hash: string;
   cache: EngineCache;
   head: BackboneHead;
+  /** The input side when options.inputSize changed it from the source's own, else undefined. */
+  resizedTo: number | undefined;
 }
 
 async function resolveGraph(name: string, options: GraphOptions): Promise<ResolvedGraph> {
@@ -159,8 +161,8 @@ async function resolveGraph(name: string, options: GraphOptions): Promise<Resolv
     }
     graph = featureGraph(full, spec.featureLayer);
   }
-  if (options.inputSize !== undefined) graph = withInputSize(graph, options.inputSize);
-  return { spec, graph, hash, cache, head };
+  const resized = options.inputSize === undefined ? graph : withInputSize(graph, options.inputSize);
+  return { spec, graph: resized, hash, cache, head, resizedTo: resized === graph ? undefined : options.inputSize };
 }
 
 /**
@@ -188,13 +190,13 @@ export async function loadBackbone(name: string, options: LoadBackboneOptions = 
   check(Number.isInteger(workers) && workers > 0, 'workers', 'a positive integer', options.workers);
   check(ENGINES.includes(engine), 'engine', `one of ${ENGINES.join(', ')}`, options.engine);
   if (options.cut !== undefined) check(typeof options.cut === 'string' && options.cut !== '', 'cut', 'a layer name or block prefix', options.cut);
-  const { spec, graph: whole, hash, cache, head } = await resolveGraph(name, options);
+  const { spec, graph: whole, hash, cache, head, resizedTo } = await resolveGraph(name, options);
   // A Keras layer index (e.g. '221') becomes that layer's name here.
   const cut = options.cut === undefined ? undefined : resolveCut(spec, options.cut);
   const graph = cut === undefined ? whole : trunkGraph(whole, cut);
   const shapes = inferShapes(graph);
   const outputShape = shapes.get(graph.output)!;
-  const key = [slug(spec.format === 'tfjs-layers' ? 'tfjs' : spec.name), hash.slice(0, 16), `v${ENGINE_CACHE_VERSION}`, head, head === 'features' ? slug(spec.featureLayer) : '', cut ? `cut-${slug(cut)}` : 'full', options.inputSize === undefined || options.inputSize === spec.inputSize ? '' : `size-${options.inputSize}`]
+  const key = [slug(spec.format === 'tfjs-layers' ? 'tfjs' : spec.name), hash.slice(0, 16), `v${ENGINE_CACHE_VERSION}`, head, head === 'features' ? slug(spec.featureLayer) : '', cut ? `cut-${slug(cut)}` : 'full', resizedTo ? `size-${resizedTo}` : '']
     .filter(Boolean)
     .join('-');
   const inputShape = graph.inputShape;
