@@ -28,6 +28,7 @@ interface TrainFlags extends CommonFlags {
   backbone?: string;
   weights?: string;
   inputSize?: number;
+  averageLast?: number;
   fineTuneAt?: string;
   epochs1?: number;
   epochs2?: number;
@@ -59,6 +60,7 @@ export function trainCommand(): Command {
       .option('--dropout <rate>', 'dropout rate before the dense logit', number('--dropout'))
       .option('--label-smoothing <s>', 'training targets 1 - s/2 and s/2 (0 = off)', number('--label-smoothing'))
       .option('--mixup <alpha>', "mixup's alpha on the cached features (0 = off)", number('--mixup'))
+      .option('--average-last <n>', "keep the mean weights of the last n phase-2 epochs when their validation loss is lowest (0 = off)", integer('--average-last'))
       .option('--split <method>', 'ordered | patient | official | source')
       .option('--pretrain <dataset>', 'pre-train on this dataset folder first (e.g. sars-cov-2-ct-224)')
       .option('--workers <n>', 'worker_threads sharing each phase-2 batch on the tfjs-wasm trainer (--engine wasm)', integer('--workers'))
@@ -79,6 +81,7 @@ export function trainCommand(): Command {
         ...(flags.dropout !== undefined && { dropout: flags.dropout }),
         ...(flags.labelSmoothing !== undefined && { labelSmoothing: flags.labelSmoothing }),
         ...(flags.mixup !== undefined && { mixup: flags.mixup }),
+        ...(flags.averageLast !== undefined && { averageLast: flags.averageLast }),
         ...(flags.pretrain && { pretrain: flags.pretrain }),
         ...(flags.workers !== undefined && { workers: flags.workers }),
       },

@@ -90,6 +90,11 @@ export interface TrainConfig {
   /** Mixup's α on the cached trunk features (each example mixed with a batch partner, λ ~ Beta(α, α)); 0 = off. */
   mixup: number;
   /**
+   * Stochastic weight averaging: the last phase 2 of a stage also offers the mean of its last N epochs' weights,
+   * kept like any epoch when its validation loss is the lowest; 0 = off.
+   */
+  averageLast: number;
+  /**
    * Augmented views cached per training image. The frozen trunk's output for K views of every image is
    * computed once per run; epoch e trains on view e mod K. With K = epochs every epoch sees a fresh view.
    */
@@ -257,6 +262,7 @@ export const DEFAULTS: Config = {
     dropout: 0.1,
     labelSmoothing: 0.1,
     mixup: 0,
+    averageLast: 0,
     views: 8,
     workers: Math.min(4, availableParallelism()),
     pretrain: undefined,
@@ -373,6 +379,7 @@ export function validateConfig(config: Config): Config {
   check(train.dropout >= 0 && train.dropout < 1, 'train.dropout', 'in [0, 1)', train.dropout);
   check(train.labelSmoothing >= 0 && train.labelSmoothing < 0.5, 'train.labelSmoothing', 'in [0, 0.5)', train.labelSmoothing);
   check(train.mixup >= 0 && train.mixup <= 10, 'train.mixup', 'in [0, 10] (0 = off)', train.mixup);
+  check(Number.isInteger(train.averageLast) && train.averageLast >= 0 && train.averageLast <= train.phase2.epochs, 'train.averageLast', `an integer in [0, train.phase2.epochs = ${train.phase2.epochs}] (0 = off)`, train.averageLast);
   check(Number.isInteger(train.workers) && train.workers >= 1 && train.workers <= 16, 'train.workers', 'an integer in [1, 16]', train.workers);
   check(train.threshold === 'youden', 'train.threshold', "'youden'", train.threshold);
   validateInferenceConfig(config);

@@ -44,6 +44,8 @@ export interface ModelCard {
   disclaimer: string;
   /** Test-time augmentation the threshold was chosen with, and that inference uses unless told otherwise. */
   tta?: TtaMode;
+  /** Set when the kept weights are a weight average (train.averageLast): of which epochs. */
+  weightAverage?: string;
   /** Ensembles: the member model directories (relative to the ensemble's), whose probabilities are averaged. */
   members?: string[];
 }

@@ -36,6 +36,7 @@ import { writeFigure } from '../evaluation/report.ts';
 import { Checkpoint } from './checkpoint.ts';
 import type { SchedulePosition } from './checkpoint.ts';
 import { mixBatch } from './mixup.ts';
+import { WeightAverage, type NamedTensors } from './weight-average.ts';
 import { DISCLAIMER, MODEL_FORMAT, sigmoid, trunkActivations } from '../inference/model.ts';
 import type { ModelCard } from '../inference/model.ts';
 
@@ -188,7 +189,6 @@ export interface TrainOptions {
   cacheViews?: boolean;
 }
 
-type NamedTensors = Map<string, tf.Tensor>;
 
 /**
  * A model's weights keyed by layer name and position. Not by getWeights() order (trainable weights come first,
@@ -197,6 +197,15 @@ type NamedTensors = Map<string, tf.Tensor>;
  */
 export function namedWeights(model: tfl.LayersModel): Map<string, tfl.LayerVariable> {
   return new Map(model.layers.flatMap((layer) => layer.weights.map((w, i) => [`${layer.name}/${i}`, w] as const)));
+}
+
+/** The weights kept so far (the lowest validation loss), with their validation scores. */
+interface Checkpointed {
+  loss: number;
+  weights: NamedTensors;
+  valProbabilities: Float32Array;
+  /** Set when the weights are a weight average: which epochs. */
+  averaged?: string;
 }
 
 const snapshot = (model: tfl.LayersModel): NamedTensors => new Map([...namedWeights(model)].map(([key, w]) => [key, w.read().clone()]));
@@ -263,7 +272,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
   await writeFile(join(options.out, 'split.json'), `${JSON.stringify(options.manifest, null, 2)}\n`);
 
   let history: EpochRecord[] = [];
-  let best: { loss: number; weights: NamedTensors; valProbabilities: Float32Array } | undefined;
+  let best: Checkpointed | undefined;
   let resumeFrom: ReturnType<Checkpoint['load']> | undefined;
   if (options.resume) {
     if (!checkpoint.exists()) throw new TrainingError(`--resume: no checkpoint in ${options.out}`);
@@ -321,6 +330,9 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
           }
           const engine = await phaseEngine(trained, inputShape, config, phase, logOnce);
           let setupSeconds = (performance.now() - phaseStarted) / 1000;
+          // The last phase 2 of a stage also offers the mean of its last epochs' weights as a checkpoint.
+          const averageFrom = phase === 2 && round === schedule.rounds && config.train.averageLast > 0 ? Math.max(1, settings.epochs - config.train.averageLast + 1) : Infinity;
+          const average = new WeightAverage();
           try {
             for (let epoch = firstEpoch; epoch <= settings.epochs; epoch++) {
               const started = performance.now();
@@ -364,6 +376,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
                 break stages;
               }
               history.push(record);
+              if (epoch >= averageFrom) average.add(new Map([...namedWeights(model)].map(([key, w]) => [key, w.read()])));
               if (!best || record.val!.loss < best.loss) {
                 tf.dispose([...(best?.weights.values() ?? [])]);
                 best = { loss: record.val!.loss, weights: snapshot(model), valProbabilities };
@@ -380,7 +393,9 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
                 break stages;
               }
             }
+            if (average.count > 0) best = await offerAverage(model, average, shape, features, best, config, log, `${stage.name} round ${round} phase 2 epochs ${averageFrom}-${settings.epochs}`);
           } finally {
+            average.dispose();
             optimizer.dispose();
             await Promise.all([engine.dispose(), pooler?.dispose()]);
           }
@@ -391,7 +406,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
     }
     if (!best || !lastVal) throw new TrainingError(stoppedEarly ?? 'no epoch finished: nothing to save');
     restore(model, best.weights);
-    const result = await saveModel(config, options, { model, trunk, history, failures, lastVal, valProbabilities: best.valProbabilities });
+    const result = await saveModel(config, options, { model, trunk, history, failures, lastVal, valProbabilities: best.valProbabilities, weightAverage: best.averaged });
     return stoppedEarly ? { ...result, stoppedEarly } : result;
   } finally {
     tf.dispose([...(best?.weights.values() ?? [])]);
@@ -401,10 +416,47 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
   }
 }
 
+/**
+ * Puts the averaged weights to the same test as every epoch: they replace the best checkpoint when their
+ * validation loss is lower. The model's own weights are left as they were.
+ */
+async function offerAverage(
+  model: tfl.LayersModel,
+  average: WeightAverage,
+  shape: readonly number[],
+  features: CachedFeatures,
+  best: Checkpointed | undefined,
+  config: Config,
+  log: (line: string) => void,
+  span: string,
+): Promise<Checkpointed | undefined> {
+  const current = snapshot(model);
+  const averaged = average.mean();
+  restore(model, averaged);
+  const tail = await tailForward(model, shape, { engine: config.engine, map: sigmoid });
+  let valProbabilities: Float32Array;
+  try {
+    valProbabilities = await tail.run(features.val);
+  } finally {
+    await tail.dispose();
+    restore(model, current);
+    tf.dispose([...current.values()]);
+  }
+  const loss = binaryCrossEntropy(features.valLabels, valProbabilities);
+  const kept = !best || loss < best.loss;
+  log(`weight average of ${span}: validation loss ${loss.toFixed(4)} against the best epoch's ${best ? best.loss.toFixed(4) : 'none'}: ${kept ? 'kept' : 'not kept'}`);
+  if (!kept) {
+    tf.dispose([...averaged.values()]);
+    return best;
+  }
+  tf.dispose([...(best?.weights.values() ?? [])]);
+  return { loss, weights: averaged, valProbabilities, averaged: span };
+}
+
 async function saveModel(
   config: Config,
   options: TrainOptions,
-  run: { model: tfl.LayersModel; trunk: Backbone; history: EpochRecord[]; failures: ImageError[]; lastVal: CachedFeatures; valProbabilities: Float32Array },
+  run: { model: tfl.LayersModel; trunk: Backbone; history: EpochRecord[]; failures: ImageError[]; lastVal: CachedFeatures; valProbabilities: Float32Array; weightAverage: string | undefined },
 ): Promise<TrainResult> {
   const { out } = options;
   const labels = Array.from(run.lastVal.valLabels);
@@ -448,6 +500,7 @@ async function saveModel(
     },
     seed: config.seed,
     disclaimer: DISCLAIMER,
+    ...(run.weightAverage && { weightAverage: run.weightAverage }),
   };
   await writeFile(join(out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
   await writeFile(join(out, 'history.json'), `${JSON.stringify(run.history, null, 2)}\n`);

@@ -187,3 +187,15 @@ test('CLI: pre-train -> train -> evaluate on a small subset: its own schedule, t
   assert.ok(m.aucCi.low <= m.auc && m.auc <= m.aucCi.high);
   assert.match(run.stdout, new RegExp(`accuracy ${m.accuracy.toFixed(3)}, AUC ${m.auc.toFixed(3)}`));
 });
+
+test('weight averaging: the mean of the last phase-2 epochs is offered like an epoch, kept only when its validation loss is lower', async () => {
+  const root = linkedDataset(6, 0);
+  const lines: string[] = [];
+  const { result } = await trainLinked(root, join(root, 'model'), { train: { phase2: { epochs: 3 }, views: 3, averageLast: 3 } }, { log: (line) => lines.push(line) });
+  const offer = lines.map((line) => /^weight average of covid-ct round 1 phase 2 epochs 1-3: validation loss ([\d.]+) against the best epoch's ([\d.]+): (kept|not kept)$/.exec(line)).find(Boolean);
+  assert.ok(offer, lines.join('\n'));
+  const bestEpoch = Math.min(...result.history.map((h) => h.val!.loss));
+  assert.equal(offer[2], bestEpoch.toFixed(4));
+  assert.equal(offer[3] === 'kept', Number(offer[1]) < bestEpoch);
+  assert.equal(result.card.weightAverage, offer[3] === 'kept' ? 'covid-ct round 1 phase 2 epochs 1-3' : undefined);
+});
