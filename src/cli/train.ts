@@ -14,7 +14,7 @@ import type { EvaluationSplit } from '../evaluation/evaluate-model.ts';
 import { cohortHeadline } from '../evaluation/cohorts.ts';
 import type { StageData } from '../training/train.ts';
 import { train } from '../training/train.ts';
-import { createEnsemble } from '../inference/ensemble.ts';
+import { createEnsemble, ENSEMBLE_VALIDATIONS, type EnsembleValidation } from '../inference/ensemble.ts';
 import { addCommonFlags, addModelFlags, context, integer, number } from './options.ts';
 import type { CommonFlags } from './options.ts';
 
@@ -222,11 +222,16 @@ export function evaluateCommand(): Command {
 
 export function ensembleCommand(): Command {
   return new Command('ensemble')
-    .description('average several models (same validation split); the threshold is chosen on their averaged validation scores')
+    .description('average several models; the threshold is chosen on their validation scores (averaged over a shared split, or pooled)')
     .requiredOption('--models <dirs...>', 'member model directories (two or more)')
     .requiredOption('--out <dir>', 'ensemble directory: usable wherever a model directory is')
-    .action(async (flags: { models: string[]; out: string }) => {
-      const card = await createEnsemble(flags.models, resolve(flags.out));
+    .addOption(
+      new Option('--validation <how>', "'shared': members validated on the same images, scores averaged; 'pooled': members trained on different splits, each scoring its own held-out images")
+        .choices(ENSEMBLE_VALIDATIONS as EnsembleValidation[])
+        .default('shared'),
+    )
+    .action(async (flags: { models: string[]; out: string; validation: EnsembleValidation }) => {
+      const card = await createEnsemble(flags.models, resolve(flags.out), flags.validation);
       const v = card.validation;
       console.log(`ensemble of ${flags.models.length} saved to ${resolve(flags.out)} (threshold ${card.threshold.toFixed(4)}, validation AUC ${v.auc!.toFixed(3)}, accuracy ${v.accuracy!.toFixed(3)})`);
     });

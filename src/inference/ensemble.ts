@@ -1,7 +1,9 @@
 /**
- * Ensembles: member models' probabilities averaged, the threshold chosen on the members' shared validation
- * images (Youden's J on the averaged scores). The ensemble directory is a model directory like any other, so
- * evaluate, predict and serve load it through loadModel.
+ * Ensembles: member models' probabilities averaged, the threshold chosen by Youden's J on validation scores:
+ * by default the members' shared validation images, their scores averaged; with validation 'pooled', members
+ * trained on different splits (e.g. `--split patient --seed N`) each score only their own validation images
+ * (which that member never trained on), an image held out by several members getting the mean of theirs. The
+ * ensemble directory is a model directory like any other, so evaluate, predict and serve load it through loadModel.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
@@ -30,7 +32,7 @@ export function averageValidation(members: ReadonlyArray<{ dir: string; rows: Va
   const key = (rows: ValidationRow[]) => rows.map((r) => `${r.path}\t${r.label}`).sort().join('\n');
   for (const member of rest) {
     if (key(member.rows) !== key(first.rows)) {
-      throw new ModelError(`${member.dir} was validated on other images than ${first.dir}: ensemble members must share their validation split (same data, split method and seed)`);
+      throw new ModelError(`${member.dir} was validated on other images than ${first.dir}: ensemble members must share their validation split (same data, split method and seed), or the ensemble must pool their validation scores (--validation pooled)`);
     }
   }
   const sums = new Map(first.rows.map((r) => [r.path, 0]));
@@ -38,7 +40,38 @@ export function averageValidation(members: ReadonlyArray<{ dir: string; rows: Va
   return first.rows.map((r) => ({ path: r.path, label: r.label, probability: sums.get(r.path)! }));
 }
 
-export async function createEnsemble(memberDirs: readonly string[], out: string): Promise<ModelCard> {
+/**
+ * Pools the validation rows of members validated on different images: each image scored by the members that
+ * held it out, averaged over them. An image with two labels means the members come from different data.
+ */
+export function poolValidation(members: ReadonlyArray<{ dir: string; rows: ValidationRow[] }>): ValidationRow[] {
+  const pooled = new Map<string, { label: number; sum: number; count: number; dir: string }>();
+  for (const member of members) {
+    for (const r of member.rows) {
+      const seen = pooled.get(r.path);
+      if (!seen) {
+        pooled.set(r.path, { label: r.label, sum: r.probability, count: 1, dir: member.dir });
+        continue;
+      }
+      if (seen.label !== r.label) throw new ModelError(`${r.path} is labelled ${r.label} by ${member.dir} and ${seen.label} by ${seen.dir}: ensemble members must come from the same data`);
+      seen.sum += r.probability;
+      seen.count++;
+    }
+  }
+  return [...pooled].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([path, p]) => ({ path, label: p.label, probability: p.sum / p.count }));
+}
+
+/** How an ensemble's threshold is chosen: on the members' shared validation images, or on their pooled own ones. */
+export type EnsembleValidation = 'shared' | 'pooled';
+export const ENSEMBLE_VALIDATIONS: readonly EnsembleValidation[] = ['shared', 'pooled'];
+
+const THRESHOLD_RULES: Record<EnsembleValidation, string> = {
+  shared: "Youden's J on the members' averaged validation scores",
+  pooled: "Youden's J on the members' pooled validation scores (each image scored by the members that held it out)",
+};
+
+export async function createEnsemble(memberDirs: readonly string[], out: string, validation: EnsembleValidation = 'shared'): Promise<ModelCard> {
+  if (!ENSEMBLE_VALIDATIONS.includes(validation)) throw new ModelError(`validation must be one of ${ENSEMBLE_VALIDATIONS.join(', ')}, got '${validation}'`);
   if (memberDirs.length < 2) throw new ModelError(`an ensemble needs at least two members, got ${memberDirs.length}`);
   const members = await Promise.all(
     memberDirs.map(async (dir) => ({
@@ -47,7 +80,7 @@ export async function createEnsemble(memberDirs: readonly string[], out: string)
       rows: await readJson<ValidationRow[]>(join(dir, 'validation-predictions.json')),
     })),
   );
-  const rows = averageValidation(members);
+  const rows = validation === 'pooled' ? poolValidation(members) : averageValidation(members);
   const labels = rows.map((r) => r.label);
   const probabilities = rows.map((r) => r.probability);
   const choice = youdenThreshold(labels, probabilities);
@@ -61,7 +94,7 @@ export async function createEnsemble(memberDirs: readonly string[], out: string)
     imageSize: first.imageSize,
     preprocess: first.preprocess,
     threshold: choice.threshold,
-    thresholdRule: "Youden's J on the members' averaged validation scores",
+    thresholdRule: THRESHOLD_RULES[validation],
     classes: first.classes,
     validation: { accuracy: rates.accuracy, sensitivity: rates.sensitivity, specificity: rates.specificity, youdenJ: choice.j, auc: rocAuc(labels, probabilities), images: rows.length },
     seed: first.seed,

@@ -6,7 +6,7 @@ import { resolveConfig } from '../../src/config/index.ts';
 import { ImageCache, listSplit, loadImages } from '../../src/data/index.ts';
 import { evaluateModel } from '../../src/evaluation/evaluate-model.ts';
 import { youdenThreshold } from '../../src/evaluation/metrics.ts';
-import { averageValidation, createEnsemble } from '../../src/inference/ensemble.ts';
+import { averageValidation, createEnsemble, poolValidation } from '../../src/inference/ensemble.ts';
 import { loadModel } from '../../src/inference/model.ts';
 import { tempDir } from '../data/fixtures.ts';
 import { linkedDataset, trainLinked } from '../fixtures/covid-ct.ts';
@@ -20,6 +20,16 @@ test('averaging: member probabilities per image; members must share their valida
   ]);
   assert.deepEqual(averaged.map((r) => Number(r.probability.toFixed(6))), [0.8, 0.6, 0.1, 0.4]);
   assert.throws(() => averageValidation([{ dir: 'a', rows: rows([0.1, 0.2, 0.3, 0.4]) }, { dir: 'b', rows: rows([0.1, 0.2, 0.3]) }]), /b was validated on other images than a/);
+});
+
+test('pooling: members validated on different images; an image held out by several gets their mean; labels must agree', () => {
+  const row = (i: number, label: number, probability: number) => ({ path: `v/${i}.png`, label, probability });
+  const pooled = poolValidation([
+    { dir: 'a', rows: [row(0, 1, 0.9), row(1, 0, 0.3), row(2, 1, 0.5)] },
+    { dir: 'b', rows: [row(2, 1, 0.7), row(3, 0, 0.1)] },
+  ]);
+  assert.deepEqual(pooled.map((r) => [r.path, r.label, Number(r.probability.toFixed(6))]), [['v/0.png', 1, 0.9], ['v/1.png', 0, 0.3], ['v/2.png', 1, 0.6], ['v/3.png', 0, 0.1]]);
+  assert.throws(() => poolValidation([{ dir: 'a', rows: [row(0, 1, 0.9)] }, { dir: 'b', rows: [row(0, 0, 0.2)] }]), /v\/0\.png is labelled 0 by b and 1 by a/);
 });
 
 test('createEnsemble: the threshold is Youden on the averaged validation scores', async () => {
@@ -37,6 +47,17 @@ test('createEnsemble: the threshold is Youden on the averaged validation scores'
   assert.equal(ensemble.validation.auc, 1);
   assert.deepEqual(ensemble.members, ['../a', '../b']);
   await assert.rejects(createEnsemble([join(root, 'a')], join(root, 'one')), /at least two members/);
+
+  // Members on different splits: refused unless pooled; pooled, the threshold is Youden on the pooled scores.
+  mkdirSync(join(root, 'c'));
+  writeFileSync(join(root, 'c', 'model.json'), JSON.stringify({ ...card, id: 'c' }));
+  writeFileSync(join(root, 'c', 'validation-predictions.json'), JSON.stringify([{ path: 'v/9.png', label: 0, probability: 0.5 }, { path: 'v/0.png', label: 1, probability: 0.3 }]));
+  await assert.rejects(createEnsemble([join(root, 'a'), join(root, 'c')], join(root, 'shared')), /--validation pooled/);
+  const pooled = await createEnsemble([join(root, 'a'), join(root, 'c')], join(root, 'pooled'), 'pooled');
+  // Pooled: v/0 (1) 0.6, v/1 (1) 0.4, v/2 (0) 0.2, v/3 (0) 0.6, v/9 (0) 0.5.
+  assert.ok(Math.abs(pooled.threshold - youdenThreshold([1, 1, 0, 0, 0], [0.6, 0.4, 0.2, 0.6, 0.5]).threshold) < 1e-12);
+  assert.equal(pooled.validation.images, 5);
+  assert.match(pooled.thresholdRule, /pooled validation scores/);
 });
 
 test('two members -> ensemble -> evaluate and predict; TTA flips averages the mirrored views', async () => {
