@@ -189,7 +189,6 @@ export interface TrainOptions {
   cacheViews?: boolean;
 }
 
-
 /**
  * A model's weights keyed by layer name and position. Not by getWeights() order (trainable weights come first,
  * and the phases change which are trainable), nor by variable name (tfjs adds a numeric suffix when a process
@@ -208,7 +207,10 @@ interface Checkpointed {
   averaged?: string;
 }
 
-const snapshot = (model: tfl.LayersModel): NamedTensors => new Map([...namedWeights(model)].map(([key, w]) => [key, w.read().clone()]));
+/** The model's current weight tensors, not copies: read them before the next optimizer step. */
+const currentWeights = (model: tfl.LayersModel): NamedTensors => new Map([...namedWeights(model)].map(([key, w]) => [key, w.read()]));
+
+const snapshot = (model: tfl.LayersModel): NamedTensors => new Map([...currentWeights(model)].map(([key, w]) => [key, w.clone()]));
 
 function restore(model: tfl.LayersModel, weights: NamedTensors): void {
   for (const [key, weight] of namedWeights(model)) {
@@ -376,7 +378,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
                 break stages;
               }
               history.push(record);
-              if (epoch >= averageFrom) average.add(new Map([...namedWeights(model)].map(([key, w]) => [key, w.read()])));
+              if (epoch >= averageFrom) average.add(currentWeights(model));
               if (!best || record.val!.loss < best.loss) {
                 tf.dispose([...(best?.weights.values() ?? [])]);
                 best = { loss: record.val!.loss, weights: snapshot(model), valProbabilities };
@@ -384,7 +386,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
               const optimizerWeights = new Map((await optimizer.getWeights()).map((w) => [w.name, w.tensor]));
               checkpoint.save(
                 { position: { stage: stageIndex, round, phase, epoch }, stageEpochs, history, bestLoss: best.loss, bestValProbabilities: Array.from(best.valProbabilities) },
-                { weights: new Map([...namedWeights(model)].map(([key, w]) => [key, w.read()])), best: best.weights, optimizer: optimizerWeights },
+                { weights: currentWeights(model), best: best.weights, optimizer: optimizerWeights },
               );
               options.onEpoch?.({ stage: stage.name, phase, round, epoch, epochs: settings.epochs, record, seconds: (performance.now() - started) / 1000 + setupSeconds });
               setupSeconds = 0;
