@@ -14,7 +14,7 @@ import { lungMask } from '../data/preprocess/lungs.ts';
 import type { LungMask } from '../data/preprocess/lungs.ts';
 import type { DecodedImage } from '../data/decode.ts';
 import { DEFAULT_GROUP_COLUMN, splitTrainingImages } from '../data/split.ts';
-import { addCommonFlags, context } from './options.ts';
+import { addCommonFlags, addFoldFlags, context, foldOverrides } from './options.ts';
 import type { CommonFlags } from './options.ts';
 
 function printInspect(report: InspectReport): void {
@@ -81,15 +81,15 @@ export function dataCommand(): Command {
     else printInspect(report);
   });
 
-  addCommonFlags(
+  addFoldFlags(addCommonFlags(
     data
       .command('split')
       .description('train/validation split of the training folder, written as a JSON manifest')
       .addOption(new Option('--method <method>', 'how to split').choices(SPLIT_METHODS as SplitMethod[]).default('ordered'))
       .option('--group-column <name>', `method source: the group column of provenance.csv or metadata.csv`, DEFAULT_GROUP_COLUMN)
       .option('--out <file>', 'manifest path', 'split.json'),
-  ).action(async (flags: CommonFlags & { method: SplitMethod; out: string; groupColumn: string }) => {
-    const { config, datasetDir, cache } = context(flags, { split: flags.method });
+  )).action(async (flags: CommonFlags & { method: SplitMethod; out: string; groupColumn: string; folds?: number; fold?: number }) => {
+    const { config, datasetDir, cache } = context(flags, { split: flags.method, ...foldOverrides(flags) });
     const records = listSplit(datasetDir, 'train', config);
     const manifest = await splitTrainingImages(records, datasetDir, config, cache, { groupColumn: flags.groupColumn });
     await mkdir(dirname(resolve(flags.out)), { recursive: true });

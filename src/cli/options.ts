@@ -18,6 +18,17 @@ export function modelOverrides(flags: { engine?: ForwardEngineName; tta?: TtaMod
   return { ...(flags.engine && { engine: flags.engine }), ...(flags.tta && { tta: flags.tta }) };
 }
 
+/** Group k-fold cross-validation (train and data split): config `folds` and `fold`. */
+export function addFoldFlags(command: Command): Command {
+  return command
+    .option('--folds <k>', 'cross-validation with split patient or source: whole groups dealt into k folds, one of them held out', integer('--folds'))
+    .option('--fold <i>', 'the fold held out for validation, 1..k', integer('--fold'));
+}
+
+export function foldOverrides(flags: { folds?: number; fold?: number }): DeepPartial<Config> {
+  return { ...(flags.folds !== undefined && { folds: flags.folds }), ...(flags.fold !== undefined && { fold: flags.fold }) };
+}
+
 export interface CommonFlags {
   engine?: ForwardEngineName;
   tta?: TtaMode;

@@ -15,7 +15,7 @@ import { cohortHeadline } from '../evaluation/cohorts.ts';
 import type { StageData } from '../training/train.ts';
 import { train } from '../training/train.ts';
 import { createEnsemble, ENSEMBLE_VALIDATIONS, type EnsembleValidation } from '../inference/ensemble.ts';
-import { addCommonFlags, addModelFlags, context, integer, number } from './options.ts';
+import { addCommonFlags, addFoldFlags, addModelFlags, context, foldOverrides, integer, number } from './options.ts';
 import type { CommonFlags } from './options.ts';
 
 function stageFrom(name: string, records: ImageRecord[], manifest: SplitManifest): StageData {
@@ -39,13 +39,15 @@ interface TrainFlags extends CommonFlags {
   mixup?: number;
   pretrain?: string;
   split?: Config['split'];
+  folds?: number;
+  fold?: number;
   evaluate?: boolean;
   resume?: string;
   workers?: number;
 }
 
 export function trainCommand(): Command {
-  return addModelFlags(addCommonFlags(
+  return addFoldFlags(addModelFlags(addCommonFlags(
     new Command('train')
       .description('two-phase transfer learning on the training folder; saves the model directory (weights, config, split, threshold)')
       .option('--out <dir>', 'model directory (default runs/<backbone>-<time>)')
@@ -66,9 +68,10 @@ export function trainCommand(): Command {
       .option('--workers <n>', 'worker_threads sharing each phase-2 batch on the tfjs-wasm trainer (--engine wasm)', integer('--workers'))
       .option('--resume <dir>', 'continue a stopped run from its model directory (its config and split are reused)')
       .option('--evaluate', 'evaluate on the test folder afterwards and write the report'),
-  )).action(async (flags: TrainFlags) => {
+  ))).action(async (flags: TrainFlags) => {
     const overrides: DeepPartial<Config> = {
       ...(flags.split && { split: flags.split }),
+      ...foldOverrides(flags),
       train: {
         ...(flags.backbone && { backbone: flags.backbone }),
         ...(flags.weights && { weights: resolve(flags.weights) }),
@@ -98,7 +101,7 @@ export function trainCommand(): Command {
       } catch (error) {
         throw new DatasetError(`pre-training dataset: ${(error as Error).message}`);
       }
-      stages.push({ ...stageFrom(config.train.pretrain, records, await splitTrainingImages(records, dir, { ...config, split: 'ordered' }, cache, { dataset: config.train.pretrain })), pretraining: true });
+      stages.push({ ...stageFrom(config.train.pretrain, records, await splitTrainingImages(records, dir, { ...config, split: 'ordered', folds: 0 }, cache, { dataset: config.train.pretrain })), pretraining: true });
     }
     const records = listSplit(datasetDir, 'train', config);
     const manifest = await splitTrainingImages(records, datasetDir, config, cache);

@@ -176,6 +176,8 @@ export interface ServeConfig {
 
 export type SplitMethod = 'ordered' | 'patient' | 'official' | 'source';
 export const SPLIT_METHODS: readonly SplitMethod[] = ['ordered', 'patient', 'official', 'source'];
+/** The split methods that hold out whole groups, and so can make cross-validation folds. */
+export const FOLD_SPLIT_METHODS: readonly SplitMethod[] = ['patient', 'source'];
 
 /** Preprocessing steps (src/data/preprocess/); each can be turned off, and the non-default ones wait for measurements. */
 export interface PreprocessConfig {
@@ -209,6 +211,12 @@ export interface Config {
   tta: TtaMode;
   batchSize: number;
   split: SplitMethod;
+  /**
+   * Group k-fold cross-validation with split `patient` or `source`: whole groups go to `folds` folds, and fold
+   * `fold` (1-based) is the validation side, in place of `data.valFraction`. 0 = off (one split).
+   */
+  folds: number;
+  fold: number;
   data: DataConfig;
   augment: AugmentConfig;
   train: TrainConfig;
@@ -225,6 +233,8 @@ export const DEFAULTS: Config = {
   tta: 'flips',
   batchSize: 32,
   split: 'ordered',
+  folds: 0,
+  fold: 1,
   data: {
     root: undefined,
     dataset: 'covid-ct',
@@ -347,6 +357,11 @@ export function validateConfig(config: Config): Config {
   check(TTA_MODES.includes(config.tta), 'tta', `one of ${TTA_MODES.join(', ')}`, config.tta);
   check(Number.isInteger(config.batchSize) && config.batchSize > 0, 'batchSize', 'a positive integer', config.batchSize);
   check(SPLIT_METHODS.includes(config.split), 'split', `one of ${SPLIT_METHODS.join(', ')}`, config.split);
+  check(config.folds === 0 || (Number.isInteger(config.folds) && config.folds >= 2 && config.folds <= 20), 'folds', '0 (off) or an integer in [2, 20]', config.folds);
+  if (config.folds > 0) {
+    check(FOLD_SPLIT_METHODS.includes(config.split), 'split', `one of ${FOLD_SPLIT_METHODS.join(', ')} with folds (whole groups go to a fold)`, config.split);
+    check(Number.isInteger(config.fold) && config.fold >= 1 && config.fold <= config.folds, 'fold', `an integer in [1, folds = ${config.folds}]`, config.fold);
+  }
   check(Number.isInteger(data.imageSize) && data.imageSize >= 8 && data.imageSize <= 4096, 'data.imageSize', 'an integer in [8, 4096]', data.imageSize);
   check(data.valFraction > 0 && data.valFraction < 1, 'data.valFraction', 'in (0, 1)', data.valFraction);
   check(data.maxPixels > 0, 'data.maxPixels', 'positive', data.maxPixels);

@@ -6,6 +6,8 @@
  *  - official: the dataset's own train/val assignment (metadata.csv `ucsd_split`);
  *  - source: whole source groups (provenance.csv `source_group`, or another column) to one side, across classes,
  *    about valFraction of each class's images to validation (seeded).
+ * With folds (patient or source), the groups are dealt into k folds instead and one fold is the validation side:
+ * k runs, one per fold, hold out every image exactly once (group k-fold cross-validation).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +35,8 @@ export interface SplitManifest {
   valFraction: number;
   dataset: string;
   counts: Record<string, { train: number; val: number }>;
+  /** Cross-validation: the validation side is fold `index` (1-based) of `count`. */
+  fold?: { index: number; count: number };
   /** Groups (patients; source groups for `source`) with images on both sides; 0 for `patient`, `official` and `source`. */
   leakage: { groupsOnBothSides: number; groups: string[] };
   entries: SplitEntry[];
@@ -49,6 +53,8 @@ export interface SplitOptions {
   hashes: Map<string, string>;
   /** Method `source`: the group of each image by relative path (see `readGroupColumn`). */
   sourceGroups?: Map<string, string> | null;
+  /** Group k-fold: fold `index` (1-based) of `count` is validation, in place of valFraction (patient and source only). */
+  fold?: { index: number; count: number } | null;
 }
 
 export const DEFAULT_GROUP_COLUMN = 'source_group';
@@ -148,6 +154,40 @@ function patientValidation(records: readonly ImageRecord[], groupOf: (r: ImageRe
   return val;
 }
 
+/**
+ * Group k-fold: groups in a seeded order, largest first, each dealt to the fold where it brings every class's
+ * count closest to 1/k of that class (the least squared excess; ties to the emptier, then the lower fold), so the
+ * folds are balanced per class although groups vary in size; returns the images of fold `index` (1-based).
+ */
+function foldValidation(records: readonly ImageRecord[], groupOf: (r: ImageRecord) => string, fold: { index: number; count: number }, seed: number): Set<string> {
+  const classes = [...byClass(records).keys()];
+  const target = new Map(classes.map((c) => [c, byClass(records).get(c)!.length / fold.count]));
+  const groups = new Map<string, ImageRecord[]>();
+  for (const r of records) groups.set(groupOf(r), [...(groups.get(groupOf(r)) ?? []), r]);
+  const order = new Rng(seed).shuffled(orderBy([...groups.keys()], [(g: string) => g]));
+  // Array.prototype.sort is stable: equal sizes keep the seeded order.
+  order.sort((a, b) => groups.get(b)!.length - groups.get(a)!.length);
+  const counts = Array.from({ length: fold.count }, () => new Map(classes.map((c) => [c, 0])));
+  const val = new Set<string>();
+  for (const group of order) {
+    const members = groups.get(group)!;
+    const adds = new Map(classes.map((c) => [c, members.filter((r) => r.className === c).length]));
+    // Change in the sum over classes of (count - target)^2 when the group joins a fold.
+    const cost = (f: number) => classes.reduce((sum, c) => sum + adds.get(c)! * (2 * (counts[f]!.get(c)! - target.get(c)!) + adds.get(c)!), 0);
+    const size = (f: number) => [...counts[f]!.values()].reduce((a, b) => a + b, 0);
+    let best = 0;
+    for (let f = 1; f < fold.count; f++) {
+      if (cost(f) < cost(best) || (cost(f) === cost(best) && size(f) < size(best))) best = f;
+    }
+    for (const [c, n] of adds) counts[best]!.set(c, counts[best]!.get(c)! + n);
+    if (best === fold.index - 1) for (const r of members) val.add(r.path);
+  }
+  for (const c of classes) {
+    if (counts[fold.index - 1]!.get(c) === 0) throw new DatasetError(`split: fold ${fold.index} of ${fold.count} holds no ${c} image (too few groups for ${fold.count} folds)`);
+  }
+  return val;
+}
+
 function officialValidation(records: readonly ImageRecord[], metadata: Map<string, MetadataRow> | null): Set<string> {
   if (!metadata) throw new DatasetError("split method 'official' needs the dataset's metadata.csv with a ucsd_split column");
   const val = new Set<string>();
@@ -165,8 +205,12 @@ export function makeSplit(records: readonly ImageRecord[], options: SplitOptions
     options.method === 'source'
       ? (r: ImageRecord) => sourceGroupOf(r, options.sourceGroups)
       : (r: ImageRecord) => patientIdOf(r, options.metadata, options.patientRegex);
-  const val =
-    options.method === 'ordered'
+  if (options.fold && options.method !== 'patient' && options.method !== 'source') {
+    throw new DatasetError(`split method '${options.method}' has no folds: cross-validation needs whole groups (patient or source)`);
+  }
+  const val = options.fold
+    ? foldValidation(records, groupOf, options.fold, options.seed)
+    : options.method === 'ordered'
       ? orderedValidation(records, options.valFraction)
       : options.method === 'patient'
         ? patientValidation(records, groupOf, options.valFraction, options.seed)
@@ -190,9 +234,10 @@ export function makeSplit(records: readonly ImageRecord[], options: SplitOptions
   return {
     method: options.method,
     seed: options.seed,
-    valFraction: options.valFraction,
+    valFraction: options.fold ? 1 / options.fold.count : options.valFraction,
     dataset: options.dataset,
     counts,
+    ...(options.fold && { fold: options.fold }),
     leakage: { groupsOnBothSides: leaked.length, groups: orderBy(leaked, [(g: string) => g]) },
     entries,
   };
@@ -230,5 +275,6 @@ export async function splitTrainingImages(
     dataset: options.dataset ?? config.data.dataset,
     hashes,
     sourceGroups: config.split === 'source' ? readGroupColumn(datasetDir, options.groupColumn).groups : null,
+    fold: config.folds > 0 ? { index: config.fold, count: config.folds } : null,
   });
 }
