@@ -1,0 +1,62 @@
+// Group k-fold cross-validation, validation only:
+//   npm run bench -- cv [--folds 5] [--seed S] [--out DIR] -- TRAIN FLAGS
+// trains one model per fold (`--split source` unless the flags name another group split: whole papers and
+// patients held out, as the test set's are) and pools the held-out scores: every training image is scored once,
+// by the one model that did not train on it (with the model's TTA). The pooled AUC estimates how the flags do on
+// unseen sources from all 543 images, not from one split of 108. The folds also make an ensemble (OUT/ensemble,
+// threshold by Youden's J on the pooled scores) that `covid-ct evaluate` can score. Nothing here reads the test
+// split. Models already in OUT are read, not trained again. One JSON line at the end.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PROJECT_ROOT } from '../src/config/index.ts';
+import { bootstrapAucCi } from '../src/evaluation/metrics.ts';
+import { createEnsemble } from '../src/inference/ensemble.ts';
+import { benchArgs } from './lib/args.ts';
+import { mean, meanWall, round, sd, trainedRun } from './lib/runs.ts';
+import type { TrainedRun } from './lib/runs.ts';
+
+const { option, trainFlags } = benchArgs(process.argv.slice(2));
+const folds = Number(option('--folds') ?? 5);
+const seed = Number(option('--seed') ?? 1);
+if (!Number.isInteger(folds) || folds < 2 || folds > 20) throw new Error(`--folds must be an integer in [2, 20], got ${option('--folds')}`);
+if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${option('--seed')}`);
+if (trainFlags.some((flag) => ['--evaluate', '--out', '--seed', '--folds', '--fold'].includes(flag))) {
+  throw new Error('train flags may not include --evaluate, --out, --seed, --folds or --fold: the cross-validation sets them (and never evaluates on test)');
+}
+const splitFlags = trainFlags.includes('--split') ? [] : ['--split', 'source'];
+const split = trainFlags.includes('--split') ? trainFlags[trainFlags.indexOf('--split') + 1] : 'source';
+const label = trainFlags.join(' ').replace(/[^\w.=-]+/g, '_') || 'defaults';
+const outDir = resolve(option('--out') ?? join(PROJECT_ROOT, 'runs', 'cv', `${label}-k${folds}-seed${seed}`));
+
+const runs: TrainedRun[] = [];
+for (let fold = 1; fold <= folds; fold++) {
+  const run = await trainedRun(join(outDir, `fold${fold}`), [...trainFlags, ...splitFlags, '--folds', String(folds), '--fold', String(fold), '--seed', String(seed)]);
+  runs.push(run);
+  console.log(`fold ${fold}/${folds}: validation AUC ${run.validation.auc.toFixed(4)}, accuracy ${run.validation.accuracy.toFixed(4)}, loss ${run.validation.loss.toFixed(4)}`);
+}
+const ensembleDir = join(outDir, 'ensemble');
+const card = await createEnsemble(runs.map((r) => r.dir), ensembleDir, 'pooled');
+const pooled = JSON.parse(readFileSync(join(ensembleDir, 'validation-predictions.json'), 'utf8')) as Array<{ label: number; probability: number }>;
+const ci = bootstrapAucCi(pooled.map((r) => r.label), pooled.map((r) => r.probability), { seed });
+const foldAucs = runs.map((r) => r.validation.auc);
+console.log(`pooled over ${pooled.length} held-out images: AUC ${card.validation.auc!.toFixed(4)} (95 % CI ${ci.low.toFixed(3)}-${ci.high.toFixed(3)}); the ensemble of the folds: ${ensembleDir}`);
+console.log(
+  JSON.stringify({
+    bench: 'cv',
+    args: trainFlags,
+    split,
+    folds,
+    seed,
+    images: pooled.length,
+    cv_auc: round(card.validation.auc!),
+    cv_auc_ci: [round(ci.low), round(ci.high)],
+    fold_auc_mean: round(mean(foldAucs)),
+    fold_auc_sd: round(sd(foldAucs)),
+    fold_auc: foldAucs.map(round),
+    // At the threshold chosen on these same pooled scores: optimistic, for orientation only.
+    cv_accuracy: round(card.validation.accuracy!),
+    cv_sensitivity: round(card.validation.sensitivity!),
+    cv_specificity: round(card.validation.specificity!),
+    wall_s: meanWall(runs),
+  }),
+);
