@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import type { Config, DeepPartial } from '../config/index.ts';
-import { resolveDataRoot } from '../config/index.ts';
+import type { Config, DeepPartial, IntensityMode } from '../config/index.ts';
+import { INTENSITY_MODES, resolveDataRoot } from '../config/index.ts';
 import { listImages, listSplit } from '../data/dataset.ts';
 import type { ImageRecord } from '../data/dataset.ts';
 import { DatasetError } from '../data/errors.ts';
@@ -38,6 +38,7 @@ interface TrainFlags extends CommonFlags {
   labelSmoothing?: number;
   mixup?: number;
   pretrain?: string;
+  intensity?: IntensityMode;
   split?: Config['split'];
   folds?: number;
   fold?: number;
@@ -64,6 +65,7 @@ export function trainCommand(): Command {
       .option('--mixup <alpha>', "mixup's alpha on the cached features (0 = off)", number('--mixup'))
       .option('--average-last <n>', "keep the mean weights of the last n phase-2 epochs when their validation loss is lowest (0 = off)", integer('--average-last'))
       .option('--split <method>', 'ordered | patient | official | source')
+      .addOption(new Option('--intensity <mode>', "intensity normalisation of every image: stretch (1st-99th luminance percentile to 0-255) or none").choices(INTENSITY_MODES as IntensityMode[]))
       .option('--pretrain <dataset>', 'pre-train on this dataset folder first (e.g. sars-cov-2-ct-224)')
       .option('--workers <n>', 'worker_threads sharing each phase-2 batch on the tfjs-wasm trainer (--engine wasm)', integer('--workers'))
       .option('--resume <dir>', 'continue a stopped run from its model directory (its config and split are reused)')
@@ -72,6 +74,7 @@ export function trainCommand(): Command {
     const overrides: DeepPartial<Config> = {
       ...(flags.split && { split: flags.split }),
       ...foldOverrides(flags),
+      ...(flags.intensity && { preprocess: { intensity: flags.intensity } }),
       train: {
         ...(flags.backbone && { backbone: flags.backbone }),
         ...(flags.weights && { weights: resolve(flags.weights) }),

@@ -179,6 +179,10 @@ export const SPLIT_METHODS: readonly SplitMethod[] = ['ordered', 'patient', 'off
 /** The split methods that hold out whole groups, and so can make cross-validation folds. */
 export const FOLD_SPLIT_METHODS: readonly SplitMethod[] = ['patient', 'source'];
 
+/** Intensity normalisation from the image's own histogram (src/data/preprocess/intensity.ts). */
+export type IntensityMode = 'none' | 'stretch';
+export const INTENSITY_MODES: readonly IntensityMode[] = ['none', 'stretch'];
+
 /** Preprocessing steps (src/data/preprocess/); each can be turned off, and the non-default ones wait for measurements. */
 export interface PreprocessConfig {
   /** Luminance (BT.601) in all three channels: colour marks stop carrying the class. */
@@ -191,6 +195,8 @@ export interface PreprocessConfig {
   lungCrop: boolean;
   /** Margin around the lungs' bounding box, as a fraction of the image's width and height. */
   lungCropMargin: number;
+  /** Intensity normalisation from the image's own histogram: 'stretch' (1st-99th luminance percentile to 0-255) or 'none'. */
+  intensity: IntensityMode;
 }
 
 /** Where frozen forward passes run: ONNX Runtime (fast, native) or tfjs-wasm worker_threads (portable). */
@@ -316,6 +322,7 @@ export const DEFAULTS: Config = {
     jpegQuality: [60, 95],
     lungCrop: false,
     lungCropMargin: 0.05,
+    intensity: 'none',
   },
 };
 
@@ -403,6 +410,7 @@ export function validateConfig(config: Config): Config {
 }
 
 function validatePreprocessConfig({ preprocess }: Config): void {
+  check(INTENSITY_MODES.includes(preprocess.intensity), 'preprocess.intensity', `one of ${INTENSITY_MODES.join(', ')}`, preprocess.intensity);
   for (const key of ['grayscale', 'jpegReencode', 'lungCrop'] as const) {
     check(typeof preprocess[key] === 'boolean', `preprocess.${key}`, 'true or false', preprocess[key]);
   }

@@ -1,6 +1,7 @@
 /**
  * One image pipeline for training and inference, in MONAI's spirit: small steps composed in a fixed order.
- *  - `prepare` (deterministic, every image, training and inference alike): lung crop, then grayscale;
+ *  - `prepare` (deterministic, every image, training and inference alike): lung crop, grayscale, then intensity
+ *    normalisation;
  *  - `trainingView` (random, training views only): prepare, then JPEG re-encoding, then the five augmentations,
  *    every draw from the generator passed in.
  * Which steps run is the config's `preprocess` section, saved with each model so inference repeats it.
@@ -8,6 +9,7 @@
 import type { AugmentConfig, PreprocessConfig } from '../config/index.ts';
 import { augmenter } from './augment.ts';
 import type { DecodedImage } from './decode.ts';
+import { normalizeIntensity } from './preprocess/intensity.ts';
 import { jpegReencode } from './preprocess/jpeg.ts';
 import { lungCrop } from './preprocess/lungs.ts';
 import { toGrayscale } from './preprocess/grayscale.ts';
@@ -30,6 +32,8 @@ export function imagePipeline(preprocess: PreprocessConfig, augment?: AugmentCon
       out = crop.image;
     }
     if (preprocess.grayscale) out = toGrayscale(out);
+    // Model cards written before the option existed have no intensity: none.
+    if (preprocess.intensity && preprocess.intensity !== 'none') out = normalizeIntensity(out, preprocess.intensity);
     return out;
   };
   const randomView = async (prepared: DecodedImage, rng: Rng): Promise<Uint8Array> => {

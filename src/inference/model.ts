@@ -33,7 +33,7 @@ export interface ModelCard {
   createdAt: string;
   backbone: { name: string; source: string; sourceSha256: string; fineTuneAt: string; inputSize: number };
   imageSize: number;
-  /** The deterministic preprocessing the model was trained with (lung crop, grayscale), repeated at inference. */
+  /** The deterministic preprocessing the model was trained with (lung crop, grayscale, intensity), repeated at inference. */
   preprocess: PreprocessConfig;
   /** Decision threshold chosen on validation. */
   threshold: number;
@@ -94,7 +94,7 @@ export interface LoadedModel {
   tail: tfl.LayersModel;
   /** Where the tail runs: ONNX Runtime, or tfjs for layers its graph does not cover. */
   tailEngine: 'onnx' | 'tfjs';
-  /** The model's deterministic preprocessing (lung crop, grayscale), as in training. */
+  /** The model's deterministic preprocessing (lung crop, grayscale, intensity), as in training. */
   prepare(image: DecodedImage, onWarning?: (warning: string) => void): DecodedImage;
   /** P(COVID) for each image (decoded RGB, any size): prepared, then trunk and tail (averaged over TTA views and members). */
   predict(images: ReadonlyArray<DecodedImage>, onWarning?: (warning: string) => void): Promise<Float32Array>;

@@ -4,7 +4,7 @@ import { DEFAULTS, resolveConfig } from '../../src/config/index.ts';
 import { stageSchedule } from '../../src/training/train.ts';
 
 test('preprocess defaults and validation naming the option', () => {
-  assert.deepEqual(DEFAULTS.preprocess, { grayscale: true, jpegReencode: true, jpegQuality: [60, 95], lungCrop: false, lungCropMargin: 0.05 });
+  assert.deepEqual(DEFAULTS.preprocess, { grayscale: true, jpegReencode: true, jpegQuality: [60, 95], lungCrop: false, lungCropMargin: 0.05, intensity: 'none' });
   assert.deepEqual(resolveConfig({ preprocess: { lungCrop: true, jpegQuality: [70, 90] } }).preprocess.jpegQuality, [70, 90]);
   assert.throws(() => resolveConfig({ preprocess: { jpegQuality: [95, 60] } }), /preprocess\.jpegQuality must be two integers/);
   assert.throws(() => resolveConfig({ preprocess: { jpegQuality: [60, 101] } }), /preprocess\.jpegQuality/);

@@ -3,6 +3,7 @@
  * out; random steps take an `Rng`. Defaults live in the config's `preprocess` section.
  */
 export { toGrayscale, luminance, greyToRgb, LUMA_WEIGHTS } from './grayscale.ts';
+export { normalizeIntensity, stretchTable, STRETCH_PERCENTILES } from './intensity.ts';
 export { jpegReencode, drawJpegQuality, encodeJpeg, DEFAULT_JPEG_QUALITY } from './jpeg.ts';
 export type { JpegReencodeOptions } from './jpeg.ts';
 export { lungMask, lungMaskHu, lungCrop, segmentLungs, expandBox, cropAndResize, maskBox, wholeImage, LUNG_MASK_DEFAULTS, LUNG_HU } from './lungs.ts';
