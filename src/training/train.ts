@@ -395,7 +395,9 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
                 break stages;
               }
             }
-            if (average.count > 0) best = await offerAverage(model, average, shape, features, best, config, log, `${stage.name} round ${round} phase 2 epochs ${averageFrom}-${settings.epochs}`);
+            // A run resumed inside the averaged epochs averages only those it ran: the label says which.
+            const averagedFrom = Math.max(averageFrom, firstEpoch);
+            if (average.count > 0) best = await offerAverage(model, average, shape, features, best, config, log, `${stage.name} round ${round} phase 2 epochs ${averagedFrom}-${settings.epochs}`);
           } finally {
             average.dispose();
             optimizer.dispose();

@@ -199,3 +199,15 @@ test('weight averaging: the mean of the last phase-2 epochs is offered like an e
   assert.equal(offer[3] === 'kept', Number(offer[1]) < bestEpoch);
   assert.equal(result.card.weightAverage, offer[3] === 'kept' ? 'covid-ct round 1 phase 2 epochs 1-3' : undefined);
 });
+
+test('weight averaging resumed inside the averaged epochs names only the epochs it averaged', async () => {
+  const root = linkedDataset(6, 0);
+  const out = join(root, 'model');
+  const overrides = { train: { phase2: { epochs: 3 }, views: 3, averageLast: 3 } };
+  let epochs = 0;
+  // Phase 1's one epoch and phase 2's first, then Ctrl-C.
+  await trainLinked(root, out, overrides, { onEpoch: () => epochs++, shouldStop: () => epochs >= 2 });
+  const lines: string[] = [];
+  await trainLinked(root, out, overrides, { resume: true, log: (line) => lines.push(line) });
+  assert.ok(lines.some((line) => line.startsWith('weight average of covid-ct round 1 phase 2 epochs 2-3: ')), lines.join('\n'));
+});
