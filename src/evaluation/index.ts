@@ -10,6 +10,7 @@ export {
   trapezoidArea,
   youdenThreshold,
   bootstrapAucCi,
+  bootstrapAucDifference,
   percentile,
   topKMean,
 } from './metrics.ts';
@@ -21,6 +22,7 @@ export type {
   YoudenChoice,
   BootstrapOptions,
   AucInterval,
+  AucDifference,
 } from './metrics.ts';
 export { classificationReport, formatFixed } from './classification-report.ts';
 export type { ClassificationReport, ReportRow } from './classification-report.ts';

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Rng } from '../../src/data/random.ts';
 import {
   bootstrapAucCi,
+  bootstrapAucDifference,
   classificationReport,
   formatFixed,
   MetricError,
@@ -227,4 +228,23 @@ test('each bootstrap AUC equals rocAuc on the resampled images', () => {
     checked++;
   }
   assert.ok(checked >= 8);
+});
+
+test('paired AUC difference: zero for the same scores, the right sign, narrower than unpaired intervals combined', () => {
+  const rng = new Rng(3);
+  const labels = Array.from({ length: 200 }, (_, i) => (i % 2) as 0 | 1);
+  // B is A plus noise: a weaker ranking of the same images.
+  const a = labels.map((y) => y + rng.next() * 1.5);
+  const b = a.map((x) => x + rng.next() * 1.5);
+  const same = bootstrapAucDifference(labels, a, a, { seed: 1, resamples: 300 });
+  assert.deepEqual([same.difference, same.low, same.high, same.atOrBelowZero], [0, 0, 0, 1]);
+  const d = bootstrapAucDifference(labels, a, b, { seed: 1, resamples: 500 });
+  assertClose(d.difference, rocAuc(labels, a) - rocAuc(labels, b), 'point difference');
+  assert.ok(d.difference > 0 && d.low < d.difference && d.difference < d.high, `${d.low} < ${d.difference} < ${d.high}`);
+  // Unpaired, the two intervals would combine to about sqrt(wA^2 + wB^2); pairing cancels what the images share.
+  const width = (ci: { low: number; high: number }) => ci.high - ci.low;
+  const unpaired = Math.hypot(width(bootstrapAucCi(labels, a, { seed: 1, resamples: 500 })), width(bootstrapAucCi(labels, b, { seed: 2, resamples: 500 })));
+  assert.ok(width(d) < 0.9 * unpaired, `paired width ${width(d)} against unpaired ${unpaired}`);
+  assert.deepEqual(bootstrapAucDifference(labels, b, a, { seed: 1, resamples: 500 }).difference, -d.difference);
+  assert.throws(() => bootstrapAucDifference([0, 1], [0.1, 0.2], [0.3]), /same length, got 2, 2 and 1/);
 });
