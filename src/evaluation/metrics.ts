@@ -226,6 +226,21 @@ export function percentile(sorted: readonly number[], q: number): number {
   return sorted[below]! + (sorted[above]! - sorted[below]!) * fraction;
 }
 
+function bootstrapSettings(options: BootstrapOptions): Required<BootstrapOptions> {
+  const { resamples = 2000, seed = 0, level = 0.95 } = options;
+  if (!Number.isInteger(resamples) || resamples < 1) throw new MetricError(`resamples must be a positive integer`);
+  if (!(level > 0 && level < 1)) throw new MetricError(`level must be in (0, 1), got ${level}`);
+  return { resamples, seed, level };
+}
+
+/** The central `level` interval of bootstrap estimates (percentile method); sorts them in place. */
+function percentileInterval(estimates: number[], level: number): { low: number; high: number } {
+  if (estimates.length === 0) throw new MetricError('every bootstrap resample held a single class');
+  estimates.sort((a, b) => a - b);
+  const tail = ((1 - level) / 2) * 100;
+  return { low: percentile(estimates, tail), high: percentile(estimates, 100 - tail) };
+}
+
 /**
  * Bootstrap confidence interval of the ROC AUC: resample the images with replacement, percentile method.
  * Each resample's AUC is computed from per-score counts over one presorting, which equals `rocAuc` on the resample.
@@ -235,9 +250,7 @@ export function bootstrapAucCi(
   scores: readonly number[],
   options: BootstrapOptions = {},
 ): AucInterval {
-  const { resamples = 2000, seed = 0, level = 0.95 } = options;
-  if (!Number.isInteger(resamples) || resamples < 1) throw new MetricError(`resamples must be a positive integer`);
-  if (!(level > 0 && level < 1)) throw new MetricError(`level must be in (0, 1), got ${level}`);
+  const { resamples, seed, level } = bootstrapSettings(options);
   const auc = rocAuc(labels, scores);
 
   // Group images by distinct score, highest first; each image maps to its group.
@@ -276,13 +289,9 @@ export function bootstrapAucCi(
     }
     aucs.push(wins / (positives * negatives));
   }
-  if (aucs.length === 0) throw new MetricError('every bootstrap resample held a single class');
-  aucs.sort((a, b) => a - b);
-  const tail = ((1 - level) / 2) * 100;
   return {
     auc,
-    low: percentile(aucs, tail),
-    high: percentile(aucs, 100 - tail),
+    ...percentileInterval(aucs, level),
     level,
     resamples,
     skipped,
@@ -316,12 +325,10 @@ export function bootstrapAucDifference(
   scoresB: readonly number[],
   options: BootstrapOptions = {},
 ): AucDifference {
-  const { resamples = 2000, seed = 0, level = 0.95 } = options;
+  const { resamples, seed, level } = bootstrapSettings(options);
   if (scoresA.length !== labels.length || scoresB.length !== labels.length) {
     throw new MetricError(`labels and both score lists must have the same length, got ${labels.length}, ${scoresA.length} and ${scoresB.length}`);
   }
-  if (!Number.isInteger(resamples) || resamples < 1) throw new MetricError(`resamples must be a positive integer`);
-  if (!(level > 0 && level < 1)) throw new MetricError(`level must be in (0, 1), got ${level}`);
   const difference = rocAuc(labels, scoresA) - rocAuc(labels, scoresB);
   const rng = new Rng(seed);
   const n = labels.length;
@@ -336,13 +343,9 @@ export function bootstrapAucDifference(
     }
     differences.push(rocAuc(sample, picked.map((i) => scoresA[i]!)) - rocAuc(sample, picked.map((i) => scoresB[i]!)));
   }
-  if (differences.length === 0) throw new MetricError('every bootstrap resample held a single class');
-  differences.sort((a, b) => a - b);
-  const tail = ((1 - level) / 2) * 100;
   return {
     difference,
-    low: percentile(differences, tail),
-    high: percentile(differences, 100 - tail),
+    ...percentileInterval(differences, level),
     level,
     atOrBelowZero: differences.filter((d) => d <= 0).length / differences.length,
     resamples,

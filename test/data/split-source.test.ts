@@ -18,14 +18,18 @@ function groupsOnBothSides(manifest: SplitManifest): string[] {
   return [...sides].filter(([, s]) => s.size > 1).map(([g]) => g);
 }
 
-test('source: whole groups to one side (also a group spanning both classes), about 20 % per class, seeded', () => {
+/** 50 COVID and 40 non-COVID images in groups of uneven sizes; 'shared' holds images of both classes. */
+function toyGroups(): { all: ImageRecord[]; groups: Map<string, string> } {
   const covid = records('CT_COVID', 1, Array.from({ length: 50 }, (_, i) => `c${i}.png`));
   const other = records('CT_NonCOVID', 0, Array.from({ length: 40 }, (_, i) => `n${i}.png`));
-  const all = [...covid, ...other];
-  // Groups of uneven sizes; 'shared' holds images of both classes.
   const groups = new Map<string, string>();
   covid.forEach((r, i) => groups.set(r.relPath, i < 3 ? 'shared' : `paper:${i % 13}`));
   other.forEach((r, i) => groups.set(r.relPath, i < 2 ? 'shared' : `patient:${i % 11}`));
+  return { all: [...covid, ...other], groups };
+}
+
+test('source: whole groups to one side (also a group spanning both classes), about 20 % per class, seeded', () => {
+  const { all, groups } = toyGroups();
   for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
     const manifest = makeSplit(all, { ...base, seed, method: 'source', hashes: hashesOf(all), sourceGroups: groups });
     assert.equal(manifest.method, 'source');
@@ -72,12 +76,7 @@ test('source on the real provenance.csv: no source_group on both sides, for seve
 });
 
 test('folds: k runs hold out every image exactly once, whole groups, balanced per class, seeded', () => {
-  const covid = records('CT_COVID', 1, Array.from({ length: 50 }, (_, i) => `c${i}.png`));
-  const other = records('CT_NonCOVID', 0, Array.from({ length: 40 }, (_, i) => `n${i}.png`));
-  const all = [...covid, ...other];
-  const groups = new Map<string, string>();
-  covid.forEach((r, i) => groups.set(r.relPath, i < 3 ? 'shared' : `paper:${i % 13}`));
-  other.forEach((r, i) => groups.set(r.relPath, i < 2 ? 'shared' : `patient:${i % 11}`));
+  const { all, groups } = toyGroups();
   const split = (method: 'source' | 'patient', seed: number, index: number) =>
     makeSplit(all, { ...base, seed, method, hashes: hashesOf(all), sourceGroups: groups, fold: { index, count: 4 } });
   for (const seed of [1, 2]) {
