@@ -12,6 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { orderBy } from 'natural-orderby';
+import { FOLD_SPLIT_METHODS } from '../config/index.ts';
 import type { Config, SplitMethod } from '../config/index.ts';
 import type { ImageCache } from './cache.ts';
 import { parseCsv } from './csv.ts';
@@ -205,7 +206,7 @@ export function makeSplit(records: readonly ImageRecord[], options: SplitOptions
     options.method === 'source'
       ? (r: ImageRecord) => sourceGroupOf(r, options.sourceGroups)
       : (r: ImageRecord) => patientIdOf(r, options.metadata, options.patientRegex);
-  if (options.fold && options.method !== 'patient' && options.method !== 'source') {
+  if (options.fold && !FOLD_SPLIT_METHODS.includes(options.method)) {
     throw new DatasetError(`split method '${options.method}' has no folds: cross-validation needs whole groups (patient or source)`);
   }
   const val = options.fold
