@@ -6,7 +6,8 @@
 // unseen sources from all 543 images, not from one split of 108. The folds also make an ensemble (OUT/ensemble,
 // threshold by Youden's J on the pooled scores) that `covid-ct evaluate` can score. --baseline names another cv
 // output folder made with the same folds (same --folds and --seed): the AUC difference to it on the same images,
-// with a paired bootstrap CI, is what a choice should rest on. Nothing here reads the test split. Models already in OUT are read, not trained again. One JSON line at the end.
+// with a paired bootstrap CI, is what a choice should rest on. Nothing here reads the test split. Models already
+// in OUT are read, not trained again. One JSON line at the end.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PROJECT_ROOT } from '../src/config/index.ts';
@@ -24,8 +25,9 @@ if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${o
 if (trainFlags.some((flag) => ['--evaluate', '--out', '--seed', '--folds', '--fold'].includes(flag))) {
   throw new Error('train flags may not include --evaluate, --out, --seed, --folds or --fold: the cross-validation sets them (and never evaluates on test)');
 }
-const splitFlags = trainFlags.includes('--split') ? [] : ['--split', 'source'];
-const split = trainFlags.includes('--split') ? trainFlags[trainFlags.indexOf('--split') + 1] : 'source';
+const splitAt = trainFlags.indexOf('--split');
+const split = splitAt >= 0 ? trainFlags[splitAt + 1] : 'source';
+const splitFlags = splitAt >= 0 ? [] : ['--split', 'source'];
 const label = trainFlags.join(' ').replace(/[^\w.=-]+/g, '_') || 'defaults';
 const baselineOption = option('--baseline');
 const baselineDir = baselineOption ? resolve(baselineOption) : undefined;

@@ -9,6 +9,7 @@
 import type { IntensityMode } from '../../config/index.ts';
 import type { DecodedImage } from '../decode.ts';
 import { luminance } from './grayscale.ts';
+
 /** The percentiles `stretch` maps to black and white. */
 export const STRETCH_PERCENTILES = { low: 0.01, high: 0.99 } as const;
 
