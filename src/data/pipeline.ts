@@ -33,7 +33,7 @@ export function imagePipeline(preprocess: PreprocessConfig, augment?: AugmentCon
     }
     if (preprocess.grayscale) out = toGrayscale(out);
     // Model cards written before the option existed have no intensity: none.
-    if (preprocess.intensity && preprocess.intensity !== 'none') out = normalizeIntensity(out, preprocess.intensity);
+    out = normalizeIntensity(out, preprocess.intensity ?? 'none');
     return out;
   };
   const randomView = async (prepared: DecodedImage, rng: Rng): Promise<Uint8Array> => {

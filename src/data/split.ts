@@ -94,10 +94,8 @@ function sourceGroupOf(record: ImageRecord, groups: Map<string, string> | null |
  */
 function sourceValidation(records: readonly ImageRecord[], groupOf: (r: ImageRecord) => string, fraction: number, seed: number): Set<string> {
   const rng = new Rng(seed);
-  const classes = [...byClass(records).keys()];
-  const target = new Map(classes.map((c) => [c, fraction * byClass(records).get(c)!.length]));
-  const groups = new Map<string, ImageRecord[]>();
-  for (const r of records) groups.set(groupOf(r), [...(groups.get(groupOf(r)) ?? []), r]);
+  const { classes, target } = classTargets(records, fraction);
+  const groups = groupRecords(records, groupOf);
   const taken = new Map(classes.map((c) => [c, 0]));
   const deviation = (counts: Map<string, number>) => classes.reduce((sum, c) => sum + Math.abs(counts.get(c)! - target.get(c)!), 0);
   const val = new Set<string>();
@@ -116,6 +114,18 @@ function sourceValidation(records: readonly ImageRecord[], groupOf: (r: ImageRec
 function byClass(records: readonly ImageRecord[]): Map<string, ImageRecord[]> {
   const groups = new Map<string, ImageRecord[]>();
   for (const r of records) groups.set(r.className, [...(groups.get(r.className) ?? []), r]);
+  return groups;
+}
+
+/** The class names and, per class, `share` of its image count: the validation target of the group splitters. */
+function classTargets(records: readonly ImageRecord[], share: number): { classes: string[]; target: Map<string, number> } {
+  const members = byClass(records);
+  return { classes: [...members.keys()], target: new Map([...members].map(([c, rs]) => [c, share * rs.length])) };
+}
+
+function groupRecords(records: readonly ImageRecord[], groupOf: (r: ImageRecord) => string): Map<string, ImageRecord[]> {
+  const groups = new Map<string, ImageRecord[]>();
+  for (const r of records) groups.set(groupOf(r), [...(groups.get(groupOf(r)) ?? []), r]);
   return groups;
 }
 
@@ -138,8 +148,7 @@ function patientValidation(records: readonly ImageRecord[], groupOf: (r: ImageRe
   const rng = new Rng(seed);
   for (const members of byClass(records).values()) {
     const target = fraction * members.length;
-    const groups = new Map<string, ImageRecord[]>();
-    for (const r of members) groups.set(groupOf(r), [...(groups.get(groupOf(r)) ?? []), r]);
+    const groups = groupRecords(members, groupOf);
     // Sorted before shuffling so the draw depends on the seed, not on the directory listing order.
     const shuffled = rng.shuffled(orderBy([...groups.keys()], [(g: string) => g]));
     let taken = 0;
@@ -161,10 +170,8 @@ function patientValidation(records: readonly ImageRecord[], groupOf: (r: ImageRe
  * folds are balanced per class although groups vary in size; returns the images of fold `index` (1-based).
  */
 function foldValidation(records: readonly ImageRecord[], groupOf: (r: ImageRecord) => string, fold: { index: number; count: number }, seed: number): Set<string> {
-  const classes = [...byClass(records).keys()];
-  const target = new Map(classes.map((c) => [c, byClass(records).get(c)!.length / fold.count]));
-  const groups = new Map<string, ImageRecord[]>();
-  for (const r of records) groups.set(groupOf(r), [...(groups.get(groupOf(r)) ?? []), r]);
+  const { classes, target } = classTargets(records, 1 / fold.count);
+  const groups = groupRecords(records, groupOf);
   const order = new Rng(seed).shuffled(orderBy([...groups.keys()], [(g: string) => g]));
   // Array.prototype.sort is stable: equal sizes keep the seeded order.
   order.sort((a, b) => groups.get(b)!.length - groups.get(a)!.length);
