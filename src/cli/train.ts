@@ -13,7 +13,8 @@ import { evaluateModel, EVALUATION_SPLITS } from '../evaluation/evaluate-model.t
 import type { EvaluationSplit } from '../evaluation/evaluate-model.ts';
 import { cohortHeadline } from '../evaluation/cohorts.ts';
 import type { StageData } from '../training/train.ts';
-import { train } from '../training/train.ts';
+import { trainModel } from '../training/refit.ts';
+import { schedulePositions } from '../training/train.ts';
 import { createEnsemble, ENSEMBLE_VALIDATIONS, type EnsembleValidation } from '../inference/ensemble.ts';
 import { addCommonFlags, addFoldFlags, addModelFlags, context, foldOverrides, integer, number } from './options.ts';
 import type { CommonFlags } from './options.ts';
@@ -44,6 +45,7 @@ interface TrainFlags extends CommonFlags {
   fold?: number;
   evaluate?: boolean;
   resume?: string;
+  refit?: boolean;
   workers?: number;
 }
 
@@ -68,6 +70,7 @@ export function trainCommand(): Command {
       .addOption(new Option('--intensity <mode>', "intensity normalisation of every image: stretch (1st-99th luminance percentile to 0-255) or none").choices(INTENSITY_MODES as IntensityMode[]))
       .option('--pretrain <dataset>', 'pre-train on this dataset folder first (e.g. sars-cov-2-ct-224)')
       .option('--workers <n>', 'worker_threads sharing each phase-2 batch on the tfjs-wasm trainer (--engine wasm)', integer('--workers'))
+      .option('--refit', 'then train again on training + validation images up to the epoch chosen on validation (threshold from the first run, kept in <out>/selection)')
       .option('--resume <dir>', 'continue a stopped run from its model directory (its config and split are reused)')
       .option('--evaluate', 'evaluate on the test folder afterwards and write the report'),
   ))).action(async (flags: TrainFlags) => {
@@ -90,6 +93,7 @@ export function trainCommand(): Command {
         ...(flags.averageLast !== undefined && { averageLast: flags.averageLast }),
         ...(flags.pretrain && { pretrain: flags.pretrain }),
         ...(flags.workers !== undefined && { workers: flags.workers }),
+        ...(flags.refit && { refit: true }),
       },
     };
     // A resumed run reads the config it started with; flags given with --resume are ignored.
@@ -119,27 +123,19 @@ export function trainCommand(): Command {
       console.error('\ninterrupted: finishing this epoch, then saving the best weights so far (Ctrl-C again to quit now)');
     };
     process.on('SIGINT', onSigint);
-    const totalEpochs = stages.length * config.train.rounds * (config.train.phase1.epochs + config.train.phase2.epochs);
-    let done = 0;
-    // ETA from each phase's own pace: a phase-1 epoch (head only) costs a fraction of a phase-2 epoch.
-    const pace = { 1: { seconds: 0, epochs: 0 }, 2: { seconds: 0, epochs: 0 } };
-    const eta = (stageIndex: number, round: number, phase: 1 | 2, epoch: number) => {
-      const perRound = { 1: config.train.phase1.epochs, 2: config.train.phase2.epochs };
-      const left = { 1: 0, 2: 0 };
-      for (let s = stageIndex; s < stages.length; s++) {
-        for (let r = s === stageIndex ? round : 1; r <= config.train.rounds; r++) {
-          for (const p of [1, 2] as const) {
-            const current = s === stageIndex && r === round;
-            if (current && p < phase) continue;
-            left[p] += current && p === phase ? perRound[p] - epoch : perRound[p];
-          }
-        }
-      }
-      const rate = (p: 1 | 2) => (pace[p].epochs ? pace[p].seconds / pace[p].epochs : pace[1].epochs ? (pace[1].seconds / pace[1].epochs) * 10 : 0);
-      return left[1] * rate(1) + left[2] * rate(2);
+    let positions = schedulePositions(stages, config);
+    // ETA from each stage's and phase's own pace: a phase-1 epoch (head only) costs a fraction of a phase-2 epoch,
+    // a pre-training epoch several main ones.
+    const pace = new Map<string, { seconds: number; epochs: number }>();
+    const rate = (key: string, phase: 1 | 2): number => {
+      const own = pace.get(key) ?? [...pace].find(([k]) => k.endsWith(` ${phase}`))?.[1];
+      if (own) return own.seconds / own.epochs;
+      const phase1 = [...pace].find(([k]) => k.endsWith(' 1'))?.[1];
+      return phase1 ? (phase1.seconds / phase1.epochs) * 10 : 0;
     };
+    const eta = (index: number) => positions.slice(index + 1).reduce((sum, p) => sum + rate(`${stages[p.stage]!.name} ${p.phase}`, p.phase), 0);
     try {
-      const result = await train(config, cache, {
+      const result = await trainModel(config, cache, {
         out,
         manifest,
         stages,
@@ -154,24 +150,30 @@ export function trainCommand(): Command {
             }
           : undefined,
         resume: Boolean(flags.resume),
+        onRefit: (stopAfter, images) => {
+          positions = schedulePositions(stages, config, stopAfter);
+          console.log(`refit: training again on ${images} images (training + validation) up to round ${stopAfter.round} phase ${stopAfter.phase} epoch ${stopAfter.epoch}, the epoch chosen on validation; validation figures below are in-sample`);
+        },
         onEpoch: ({ stage, phase, round, epoch, epochs, record, seconds }) => {
-          done++;
-          pace[phase].seconds += seconds;
-          pace[phase].epochs++;
+          const key = `${stage} ${phase}`;
+          const spent = pace.get(key) ?? { seconds: 0, epochs: 0 };
+          pace.set(key, { seconds: spent.seconds + seconds, epochs: spent.epochs + 1 });
           const stageIndex = stages.findIndex((s) => s.name === stage);
+          const index = positions.findIndex((p) => p.stage === stageIndex && p.round === round && p.phase === phase && p.epoch === epoch);
           const t = record.train;
           const v = record.val!;
           console.log(
-            `[${String(done).padStart(3)}/${totalEpochs}] ${stage} round ${round} phase ${phase} epoch ${epoch}/${epochs}` +
+            `[${String(index + 1).padStart(3)}/${positions.length}] ${stage} round ${round} phase ${phase} epoch ${epoch}/${epochs}` +
               ` | train loss ${t.loss.toFixed(4)} acc ${t.accuracy.toFixed(3)} I ${t.typeI.toFixed(3)} II ${t.typeII.toFixed(3)}` +
-              ` | val loss ${v.loss.toFixed(4)} acc ${v.accuracy.toFixed(3)} I ${v.typeI.toFixed(3)} II ${v.typeII.toFixed(3)} | ${seconds.toFixed(1)} s, ETA ${eta(stageIndex, round, phase, epoch).toFixed(0)} s`,
+              ` | val loss ${v.loss.toFixed(4)} acc ${v.accuracy.toFixed(3)} I ${v.typeI.toFixed(3)} II ${v.typeII.toFixed(3)} | ${seconds.toFixed(1)} s, ETA ${eta(index).toFixed(0)} s`,
           );
         },
       });
       for (const failure of result.failures) console.error(`skipped ${failure.message}`);
       if (result.stoppedEarly) console.error(`covid-ct: ${result.stoppedEarly}`);
       const v = result.card.validation;
-      console.log(`model saved to ${result.dir} (threshold ${result.card.threshold.toFixed(4)}, validation accuracy ${v.accuracy!.toFixed(3)}, sensitivity ${v.sensitivity!.toFixed(3)}, specificity ${v.specificity!.toFixed(3)})`);
+      const from = result.card.refit ? `, from the selection run in ${join(result.dir, result.card.refit.selection)}` : '';
+      console.log(`model saved to ${result.dir} (threshold ${result.card.threshold.toFixed(4)}, validation accuracy ${v.accuracy!.toFixed(3)}, sensitivity ${v.sensitivity!.toFixed(3)}, specificity ${v.specificity!.toFixed(3)}${from})`);
       console.log(`training wall time ${((performance.now() - started) / 1000).toFixed(1)} s`);
       if (result.stoppedEarly) {
         process.exitCode = interrupted ? 130 : 1;

@@ -95,6 +95,12 @@ export interface TrainConfig {
    */
   averageLast: number;
   /**
+   * Refit: after the run that chooses the epoch on validation, train again from scratch with the same seed and
+   * schedule on the training and validation images together, stopping after that epoch; the threshold and the
+   * validation figures are the first run's (saved in `<out>/selection`). Off by default (README, Refit).
+   */
+  refit: boolean;
+  /**
    * Augmented views cached per training image. The frozen trunk's output for K views of every image is
    * computed once per run; epoch e trains on view e mod K. With K = epochs every epoch sees a fresh view.
    */
@@ -279,6 +285,7 @@ export const DEFAULTS: Config = {
     labelSmoothing: 0.1,
     mixup: 0,
     averageLast: 0,
+    refit: false,
     views: 8,
     workers: Math.min(4, availableParallelism()),
     pretrain: undefined,
@@ -402,6 +409,9 @@ export function validateConfig(config: Config): Config {
   check(train.labelSmoothing >= 0 && train.labelSmoothing < 0.5, 'train.labelSmoothing', 'in [0, 0.5)', train.labelSmoothing);
   check(train.mixup >= 0 && train.mixup <= 10, 'train.mixup', 'in [0, 10] (0 = off)', train.mixup);
   check(Number.isInteger(train.averageLast) && train.averageLast >= 0 && train.averageLast <= train.phase2.epochs, 'train.averageLast', `an integer in [0, train.phase2.epochs = ${train.phase2.epochs}] (0 = off)`, train.averageLast);
+  check(typeof train.refit === 'boolean', 'train.refit', 'true or false', train.refit);
+  // The averaged weights belong to no single epoch, so a refit would have nowhere to stop.
+  check(!(train.refit && train.averageLast > 0), 'train.refit', 'false when train.averageLast > 0 (averaged weights have no single epoch to stop a refit at)', train.refit);
   check(Number.isInteger(train.workers) && train.workers >= 1 && train.workers <= 16, 'train.workers', 'an integer in [1, 16]', train.workers);
   check(train.threshold === 'youden', 'train.threshold', "'youden'", train.threshold);
   validateInferenceConfig(config);

@@ -86,6 +86,10 @@ export async function evaluateModel(
     // --images: any folder with one subfolder per class, instead of the dataset's test folder; --split val: the
     // model's own validation images (for choices made on validation, e.g. whether TTA helps).
     if (options.images && options.split === 'val') throw new DatasetError('evaluate: --images and --split val name two different image sets; give one');
+    const refit = model.card.refit;
+    if (refit && options.split === 'val') {
+      throw new DatasetError(`--split val: ${modelDir} is a refit, trained on its validation images too; evaluate its selection run ${join(modelDir, refit.selection)} instead`);
+    }
     const testFolder = options.images ?? (options.split === 'val' ? datasetDir : join(datasetDir, config.data.testDir));
     const records = options.images
       ? listImages(options.images, '.', config.data.classes)

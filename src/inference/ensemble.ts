@@ -74,11 +74,12 @@ export async function createEnsemble(memberDirs: readonly string[], out: string,
   if (!ENSEMBLE_VALIDATIONS.includes(validation)) throw new ModelError(`validation must be one of ${ENSEMBLE_VALIDATIONS.join(', ')}, got '${validation}'`);
   if (memberDirs.length < 2) throw new ModelError(`an ensemble needs at least two members, got ${memberDirs.length}`);
   const members = await Promise.all(
-    memberDirs.map(async (dir) => ({
-      dir: resolve(dir),
-      card: await readJson<ModelCard>(join(dir, 'model.json')),
-      rows: await readJson<ValidationRow[]>(join(dir, 'validation-predictions.json')),
-    })),
+    memberDirs.map(async (dir) => {
+      const card = await readJson<ModelCard>(join(dir, 'model.json'));
+      // A refit has no held-out images of its own to choose an ensemble's threshold on.
+      if (card.refit) throw new ModelError(`${dir} is a refit (trained on its validation images too): ensemble members need held-out validation scores`);
+      return { dir: resolve(dir), card, rows: await readJson<ValidationRow[]>(join(dir, 'validation-predictions.json')) };
+    }),
   );
   const rows = validation === 'pooled' ? poolValidation(members) : averageValidation(members);
   const labels = rows.map((r) => r.label);

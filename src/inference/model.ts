@@ -46,6 +46,13 @@ export interface ModelCard {
   tta?: TtaMode;
   /** Set when the kept weights are a weight average (train.averageLast): of which epochs. */
   weightAverage?: string;
+  /** Where in the training schedule the kept weights were taken (absent for a weight average). */
+  checkpoint?: { stage: string; round: number; phase: 1 | 2; epoch: number };
+  /**
+   * A refit (train.refit): trained on the training and validation images of `selection` (a model directory,
+   * relative to this one) up to its kept epoch; the threshold and `validation` are that run's.
+   */
+  refit?: { selection: string; trainImages: number };
   /** Ensembles: the member model directories (relative to the ensemble's), whose probabilities are averaged. */
   members?: string[];
 }

@@ -22,6 +22,8 @@ export interface CheckpointState {
   stageEpochs: number;
   history: EpochRecord[];
   bestLoss: number | null;
+  /** Where the best weights were taken (absent in checkpoints written before it was recorded, and for weight averages). */
+  bestPosition?: SchedulePosition;
   /** Validation probabilities of the best weights (for the threshold). */
   bestValProbabilities: number[];
 }

@@ -9,7 +9,7 @@
  *    chosen on validation (Youden's J).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Config } from '../config/index.ts';
@@ -55,6 +55,23 @@ export interface StageData {
 /** Rounds, phases and views of a stage. */
 export function stageSchedule(stage: StageData, config: Config): Pick<Config['train'], 'rounds' | 'phase1' | 'phase2' | 'views'> {
   return stage.pretraining ? config.train.pretrainSchedule : config.train;
+}
+
+/** Every epoch of the run in order (stage, round, phase, epoch), up to `stopAfter` when given: for progress and ETA. */
+export function schedulePositions(stages: readonly StageData[], config: Config, stopAfter?: SchedulePosition): SchedulePosition[] {
+  const positions: SchedulePosition[] = [];
+  for (const [stage, data] of stages.entries()) {
+    const schedule = stageSchedule(data, config);
+    for (let round = 1; round <= schedule.rounds; round++) {
+      for (const phase of [1, 2] as const) {
+        for (let epoch = 1; epoch <= schedule[phase === 1 ? 'phase1' : 'phase2'].epochs; epoch++) {
+          positions.push({ stage, round, phase, epoch });
+          if (stopAfter && stage === stopAfter.stage && round === stopAfter.round && phase === stopAfter.phase && epoch === stopAfter.epoch) return positions;
+        }
+      }
+    }
+  }
+  return positions;
 }
 
 export interface TrainProgress {
@@ -187,6 +204,11 @@ export interface TrainOptions {
   resume?: boolean;
   /** Cache the trunk activations of every view up front (default); false recomputes them when an epoch needs them. */
   cacheViews?: boolean;
+  /**
+   * A refit: stop after this epoch and keep the weights there, not the best on validation (whose images the last
+   * stage then trains on); the threshold and validation figures are the selection run's.
+   */
+  refit?: { stopAfter: SchedulePosition; selection: { dir: string; card: ModelCard } };
 }
 
 /**
@@ -203,6 +225,8 @@ interface Checkpointed {
   loss: number;
   weights: NamedTensors;
   valProbabilities: Float32Array;
+  /** Where in the schedule the weights were taken; absent for a weight average. */
+  position?: SchedulePosition;
   /** Set when the weights are a weight average: which epochs. */
   averaged?: string;
 }
@@ -282,13 +306,20 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
     history = resumeFrom.state.history;
     restore(model, resumeFrom.weights);
     if (resumeFrom.best && resumeFrom.state.bestLoss !== null) {
-      best = { loss: resumeFrom.state.bestLoss, weights: resumeFrom.best, valProbabilities: Float32Array.from(resumeFrom.state.bestValProbabilities) };
+      best = {
+        loss: resumeFrom.state.bestLoss,
+        weights: resumeFrom.best,
+        valProbabilities: Float32Array.from(resumeFrom.state.bestValProbabilities),
+        ...(resumeFrom.state.bestPosition && { position: resumeFrom.state.bestPosition }),
+      };
     }
     const p = resumeFrom.state.position;
     log(`resuming after stage ${p.stage + 1} round ${p.round} phase ${p.phase} epoch ${p.epoch} (${history.length} epochs done)`);
   }
   const before = (a: SchedulePosition, b: SchedulePosition) =>
     a.stage !== b.stage ? a.stage < b.stage : a.round !== b.round ? a.round < b.round : a.phase !== b.phase ? a.phase < b.phase : a.epoch < b.epoch;
+  const stopAfter = options.refit?.stopAfter;
+  if (stopAfter && stopAfter.stage !== options.stages.length - 1) throw new TrainingError(`refit: the selected epoch is in stage ${stopAfter.stage + 1}, not in the last of ${options.stages.length}`);
 
   let lastVal: CachedFeatures | undefined;
   let stoppedEarly: string | undefined;
@@ -379,17 +410,21 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
               }
               history.push(record);
               if (epoch >= averageFrom) average.add(currentWeights(model));
-              if (!best || record.val!.loss < best.loss) {
+              const position: SchedulePosition = { stage: stageIndex, round, phase, epoch };
+              // A refit's last stage keeps the weights where it stops; its validation images are trained on.
+              const refitting = stopAfter?.stage === stageIndex;
+              if (!best || refitting || record.val!.loss < best.loss) {
                 tf.dispose([...(best?.weights.values() ?? [])]);
-                best = { loss: record.val!.loss, weights: snapshot(model), valProbabilities };
+                best = { loss: record.val!.loss, weights: snapshot(model), valProbabilities, position };
               }
               const optimizerWeights = new Map((await optimizer.getWeights()).map((w) => [w.name, w.tensor]));
               checkpoint.save(
-                { position: { stage: stageIndex, round, phase, epoch }, stageEpochs, history, bestLoss: best.loss, bestValProbabilities: Array.from(best.valProbabilities) },
+                { position, stageEpochs, history, bestLoss: best.loss, bestValProbabilities: Array.from(best.valProbabilities), ...(best.position && { bestPosition: best.position }) },
                 { weights: currentWeights(model), best: best.weights, optimizer: optimizerWeights },
               );
               options.onEpoch?.({ stage: stage.name, phase, round, epoch, epochs: settings.epochs, record, seconds: (performance.now() - started) / 1000 + setupSeconds });
               setupSeconds = 0;
+              if (stopAfter && !before(position, stopAfter)) break stages;
               if (options.shouldStop?.()) {
                 stoppedEarly = `interrupted after ${stage.name} round ${round} phase ${phase} epoch ${epoch}; the best weights so far were kept (continue with --resume)`;
                 break stages;
@@ -410,7 +445,10 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
     }
     if (!best || !lastVal) throw new TrainingError(stoppedEarly ?? 'no epoch finished: nothing to save');
     restore(model, best.weights);
-    const result = await saveModel(config, options, { model, trunk, history, failures, lastVal, valProbabilities: best.valProbabilities, weightAverage: best.averaged });
+    if (stopAfter && stoppedEarly) throw new TrainingError(`refit stopped before its selected epoch: ${stoppedEarly.split(';')[0]}; no model saved (continue with --resume)`);
+    if (stopAfter && (!best.position || before(best.position, stopAfter))) throw new TrainingError('refit: the schedule ended before the selected epoch');
+    const kept = best.position && { stage: options.stages[best.position.stage]!.name, round: best.position.round, phase: best.position.phase, epoch: best.position.epoch };
+    const result = await saveModel(config, options, { model, trunk, history, failures, lastVal, valProbabilities: best.valProbabilities, weightAverage: best.averaged, kept });
     return stoppedEarly ? { ...result, stoppedEarly } : result;
   } finally {
     tf.dispose([...(best?.weights.values() ?? [])]);
@@ -460,9 +498,34 @@ async function offerAverage(
 async function saveModel(
   config: Config,
   options: TrainOptions,
-  run: { model: tfl.LayersModel; trunk: Backbone; history: EpochRecord[]; failures: ImageError[]; lastVal: CachedFeatures; valProbabilities: Float32Array; weightAverage: string | undefined },
+  run: {
+    model: tfl.LayersModel;
+    trunk: Backbone;
+    history: EpochRecord[];
+    failures: ImageError[];
+    lastVal: CachedFeatures;
+    valProbabilities: Float32Array;
+    weightAverage: string | undefined;
+    kept: ModelCard['checkpoint'];
+  },
 ): Promise<TrainResult> {
   const { out } = options;
+  if (options.refit) {
+    await mkdir(out, { recursive: true });
+    await saveTfjsLayersModel(run.model, join(out, 'tail'));
+    const { card: selected, dir } = options.refit.selection;
+    const card: ModelCard = {
+      ...selected,
+      id: `${config.train.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`,
+      createdAt: new Date().toISOString(),
+      checkpoint: run.kept,
+      refit: { selection: relative(out, dir), trainImages: options.stages.at(-1)!.train.length },
+    };
+    await writeFile(join(out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
+    await writeFile(join(out, 'history.json'), `${JSON.stringify(run.history, null, 2)}\n`);
+    await writeFigure(join(out, 'training-history'), trainingHistorySvg(run.history));
+    return { card, history: run.history, failures: run.failures, dir: out };
+  }
   const labels = Array.from(run.lastVal.valLabels);
   // The threshold is chosen on the scores inference will produce: with TTA, the mean over the image and its
   // mirrors (the best epoch itself was chosen on the plain validation loss).
@@ -504,6 +567,7 @@ async function saveModel(
     },
     seed: config.seed,
     disclaimer: DISCLAIMER,
+    ...(run.kept && { checkpoint: run.kept }),
     ...(run.weightAverage && { weightAverage: run.weightAverage }),
   };
   await writeFile(join(out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);

@@ -1,0 +1,92 @@
+// Refit (train.refit): choose the epoch on validation, then train again on training + validation images up to it.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { PROJECT_ROOT, resolveConfig } from '../../src/config/index.ts';
+import { loadTfjsLayersModel } from '../../src/engine/tfjs-io.ts';
+import { createEnsemble } from '../../src/inference/ensemble.ts';
+import type { ModelCard } from '../../src/inference/model.ts';
+import { namedWeights } from '../../src/training/train.ts';
+import { linkedDataset, trainLinked } from '../fixtures/covid-ct.ts';
+
+const REFIT = { train: { refit: true, phase1: { epochs: 2 }, phase2: { epochs: 3 }, views: 2 } };
+const card = (dir: string) => JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelCard;
+
+async function tailWeights(dir: string): Promise<Map<string, number[]>> {
+  const tail = await loadTfjsLayersModel(join(dir, 'tail', 'model.json'));
+  const weights = new Map([...namedWeights(tail)].map(([key, w]) => [key, Array.from(w.read().dataSync())]));
+  tail.dispose();
+  return weights;
+}
+
+test('refit: stops at the epoch chosen on validation, trains on validation images too, keeps the selection threshold', async () => {
+  const root = linkedDataset(6, 0);
+  const out = join(root, 'refit');
+  const lines: string[] = [];
+  let refitStart: { stopAfter: { round: number; phase: number; epoch: number }; images: number } | undefined;
+  const { result } = await trainLinked(root, out, REFIT, { log: (line) => lines.push(line), onRefit: (stopAfter, images) => (refitStart = { stopAfter, images }) });
+
+  const selection = card(join(out, 'selection'));
+  const selectionHistory = JSON.parse(readFileSync(join(out, 'selection', 'history.json'), 'utf8')) as Array<{ phase: number; epoch: number; round: number; val: { loss: number; tp: number; fp: number; tn: number; fn: number }; train: { tp: number; fp: number; tn: number; fn: number } }>;
+  // The selection run keeps the epoch with the lowest validation loss and says which it was.
+  const losses = selectionHistory.map((h) => h.val.loss);
+  const bestIndex = losses.indexOf(Math.min(...losses));
+  const best = selectionHistory[bestIndex]!;
+  assert.deepEqual(selection.checkpoint, { stage: 'covid-ct', round: best.round, phase: best.phase, epoch: best.epoch });
+
+  // The refit runs exactly up to that epoch, on all 12 images (10 training + 2 validation), and keeps the selection's threshold.
+  assert.deepEqual(refitStart, { stopAfter: { stage: 0, round: best.round, phase: best.phase, epoch: best.epoch }, images: 12 });
+  assert.equal(result.history.length, bestIndex + 1);
+  const counted = (c: { tp: number; fp: number; tn: number; fn: number }) => c.tp + c.fp + c.tn + c.fn;
+  assert.equal(counted(selectionHistory[0]!.train), 10);
+  assert.equal(counted(result.history[0]!.train as never), 12);
+  const refit = card(out);
+  assert.deepEqual(refit.refit, { selection: 'selection', trainImages: 12 });
+  assert.deepEqual(refit.checkpoint, selection.checkpoint);
+  assert.equal(refit.threshold, selection.threshold);
+  assert.deepEqual(refit.validation, selection.validation);
+  assert.equal(result.card.threshold, selection.threshold);
+  // Its validation images were trained on: no held-out scores of its own.
+  assert.ok(!existsSync(join(out, 'validation-predictions.json')));
+  assert.notDeepEqual(await tailWeights(out), await tailWeights(join(out, 'selection')));
+
+  await assert.rejects(createEnsemble([out, join(out, 'selection')], join(root, 'ensemble')), /refit\b.*\(trained on its validation images too\): ensemble members need held-out validation scores/);
+});
+
+test('refit: a run stopped during the refit and resumed ends with the weights of one never stopped', async () => {
+  const root = linkedDataset(6, 0);
+  const whole = join(root, 'whole');
+  await trainLinked(root, whole, REFIT);
+  const stopped = join(root, 'stopped');
+  let epochs = 0;
+  // All 5 selection epochs, then one refit epoch, then Ctrl-C.
+  await assert.rejects(trainLinked(root, stopped, REFIT, { onEpoch: () => epochs++, shouldStop: () => epochs >= 6 }), /refit stopped before its selected epoch: interrupted after covid-ct round 1 phase 1 epoch 1; no model saved \(continue with --resume\)/);
+  assert.ok(!existsSync(join(stopped, 'model.json')));
+  let resumedEpochs = 0;
+  const { result } = await trainLinked(root, stopped, REFIT, { resume: true, onEpoch: () => resumedEpochs++ });
+  assert.equal(resumedEpochs, result.history.length - 1, 'the selection run is not repeated, the refit continues');
+  assert.deepEqual(await tailWeights(stopped), await tailWeights(whole));
+  assert.equal(card(stopped).threshold, card(whole).threshold);
+});
+
+test('refit: refused with weight averaging, which keeps no single epoch to stop at', () => {
+  assert.throws(() => resolveConfig({ train: { refit: true, averageLast: 5 } }), /config: train\.refit must be false when train\.averageLast > 0/);
+  assert.throws(() => resolveConfig({ train: { refit: 'yes' as never } }), /config: train\.refit must be true or false, got "yes"/);
+});
+
+test('CLI: train --refit --evaluate says where it stops; evaluate --split val points to the selection run', () => {
+  const root = linkedDataset(8, 4);
+  const out = join(root, 'model');
+  const env = { ...process.env, COVID_CT_DATA: root };
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'covid-ct.js'), ...args], { encoding: 'utf8', env });
+  const run = cli('train', '--refit', '--epochs1', '1', '--epochs2', '2', '--rounds', '1', '--views', '1', '--out', out, '--evaluate');
+  assert.equal(run.status, 0, run.stderr + run.stdout);
+  assert.match(run.stdout, /refit: training again on 16 images \(training \+ validation\) up to round 1 phase \d epoch \d, the epoch chosen on validation; validation figures below are in-sample/);
+  assert.match(run.stdout, new RegExp(`model saved to ${out} \\(threshold [\\d.]+, .*, from the selection run in ${join(out, 'selection')}\\)`));
+  for (const file of ['model.json', 'tail/model.json', 'selection/model.json', 'evaluation/metrics.json']) assert.ok(existsSync(join(out, file)), file);
+  const val = cli('evaluate', '--model', out, '--split', 'val');
+  assert.notEqual(val.status, 0);
+  assert.match(val.stderr, new RegExp(`--split val: ${out} is a refit, trained on its validation images too; evaluate its selection run ${join(out, 'selection')} instead`));
+});
