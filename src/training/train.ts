@@ -495,40 +495,26 @@ async function offerAverage(
   return { loss, weights: averaged, valProbabilities, averaged: span };
 }
 
-async function saveModel(
-  config: Config,
-  options: TrainOptions,
-  run: {
-    model: tfl.LayersModel;
-    trunk: Backbone;
-    history: EpochRecord[];
-    failures: ImageError[];
-    lastVal: CachedFeatures;
-    valProbabilities: Float32Array;
-    weightAverage: string | undefined;
-    kept: ModelCard['checkpoint'];
-  },
-): Promise<TrainResult> {
-  const { out } = options;
-  if (options.refit) {
-    await mkdir(out, { recursive: true });
-    await saveTfjsLayersModel(run.model, join(out, 'tail'));
-    const { card: selected, dir } = options.refit.selection;
-    const card: ModelCard = {
-      ...selected,
-      id: `${config.train.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`,
-      createdAt: new Date().toISOString(),
-      checkpoint: run.kept,
-      refit: { selection: relative(out, dir), trainImages: options.stages.at(-1)!.train.length },
-    };
-    await writeFile(join(out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
-    await writeFile(join(out, 'history.json'), `${JSON.stringify(run.history, null, 2)}\n`);
-    await writeFigure(join(out, 'training-history'), trainingHistorySvg(run.history));
-    return { card, history: run.history, failures: run.failures, dir: out };
-  }
+interface FinishedRun {
+  model: tfl.LayersModel;
+  trunk: Backbone;
+  history: EpochRecord[];
+  failures: ImageError[];
+  lastVal: CachedFeatures;
+  valProbabilities: Float32Array;
+  weightAverage: string | undefined;
+  kept: ModelCard['checkpoint'];
+}
+
+const modelId = (config: Config) => `${config.train.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+
+/**
+ * The card of a run that chose its weights on validation: the threshold by Youden's J on the scores inference
+ * will produce (with TTA, the mean over the image and its mirrors; the best epoch itself was chosen on the plain
+ * validation loss), and the per-image validation scores behind it.
+ */
+async function validatedCard(config: Config, run: FinishedRun): Promise<{ card: ModelCard; rows: Array<{ path: string; label: number; probability: number }> }> {
   const labels = Array.from(run.lastVal.valLabels);
-  // The threshold is chosen on the scores inference will produce: with TTA, the mean over the image and its
-  // mirrors (the best epoch itself was chosen on the plain validation loss).
   const valProbabilities = Float32Array.from(run.valProbabilities);
   const tail = await tailForward(run.model, run.trunk.outputShape, { engine: config.engine, map: sigmoid });
   try {
@@ -543,11 +529,9 @@ async function saveModel(
   const probabilities = Array.from(valProbabilities);
   const choice = youdenThreshold(labels, probabilities);
   const atThreshold = ratesFromCounts(confusionFromPredictions(labels, predict(probabilities, choice.threshold)));
-  await mkdir(out, { recursive: true });
-  await saveTfjsLayersModel(run.model, join(out, 'tail'));
   const card: ModelCard = {
     format: MODEL_FORMAT,
-    id: `${config.train.backbone}-${new Date().toISOString().replace(/[:.]/g, '-')}`,
+    id: modelId(config),
     createdAt: new Date().toISOString(),
     backbone: { name: config.train.backbone, source: run.trunk.spec.source, sourceSha256: sha256File(run.trunk.spec.source), fineTuneAt: config.train.fineTuneAt, inputSize: run.trunk.inputSize },
     imageSize: config.data.imageSize,
@@ -570,11 +554,31 @@ async function saveModel(
     ...(run.kept && { checkpoint: run.kept }),
     ...(run.weightAverage && { weightAverage: run.weightAverage }),
   };
+  const rows = run.lastVal.valRecords.map((r, i) => ({ path: r.relPath, label: r.label, probability: valProbabilities[i]! }));
+  return { card, rows };
+}
+
+async function saveModel(config: Config, options: TrainOptions, run: FinishedRun): Promise<TrainResult> {
+  const { out } = options;
+  // A refit has no held-out images of its own: its threshold and validation figures are the selection run's.
+  const { card, rows } = options.refit
+    ? {
+        card: {
+          ...options.refit.selection.card,
+          id: modelId(config),
+          createdAt: new Date().toISOString(),
+          checkpoint: run.kept,
+          refit: { selection: relative(out, options.refit.selection.dir), trainImages: options.stages.at(-1)!.train.length },
+        },
+        rows: undefined,
+      }
+    : await validatedCard(config, run);
+  await mkdir(out, { recursive: true });
+  await saveTfjsLayersModel(run.model, join(out, 'tail'));
   await writeFile(join(out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
   await writeFile(join(out, 'history.json'), `${JSON.stringify(run.history, null, 2)}\n`);
   // Per-image validation scores of the kept weights: the threshold's evidence, and material for probes and ensembles.
-  const validation = run.lastVal.valRecords.map((r, i) => ({ path: r.relPath, label: r.label, probability: valProbabilities[i]! }));
-  await writeFile(join(out, 'validation-predictions.json'), `${JSON.stringify(validation, null, 2)}\n`);
+  if (rows) await writeFile(join(out, 'validation-predictions.json'), `${JSON.stringify(rows, null, 2)}\n`);
   await writeFigure(join(out, 'training-history'), trainingHistorySvg(run.history));
   return { card, history: run.history, failures: run.failures, dir: out };
 }
