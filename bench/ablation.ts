@@ -17,7 +17,7 @@ type Variant = { config: DeepPartial<Config> };
 // Every trained row scores without test-time augmentation (the 'tta' row adds it) and pins the regularisation
 // it was measured with, so a later change of defaults does not change what a row means.
 const row = (preprocess: Partial<Config['preprocess']>, train: DeepPartial<Config['train']> = {}): Variant => ({
-  config: { tta: 'none', preprocess: { grayscale: false, jpegReencode: false, lungCrop: false, ...preprocess }, train: { labelSmoothing: 0, ...train } },
+  config: { tta: 'none', preprocess: { grayscale: false, jpegReencode: false, lungCrop: false, ...preprocess }, train: { labelSmoothing: 0, refit: false, ...train } },
 });
 const TRAINED: Record<string, Variant> = {
   baseline: row({}),

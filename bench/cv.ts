@@ -22,12 +22,13 @@ const folds = Number(option('--folds') ?? 5);
 const seed = Number(option('--seed') ?? 1);
 if (!Number.isInteger(folds) || folds < 2 || folds > 20) throw new Error(`--folds must be an integer in [2, 20], got ${option('--folds')}`);
 if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${option('--seed')}`);
-if (trainFlags.some((flag) => ['--evaluate', '--out', '--seed', '--folds', '--fold'].includes(flag))) {
-  throw new Error('train flags may not include --evaluate, --out, --seed, --folds or --fold: the cross-validation sets them (and never evaluates on test)');
+if (trainFlags.some((flag) => ['--evaluate', '--out', '--seed', '--folds', '--fold', '--refit'].includes(flag))) {
+  throw new Error('train flags may not include --evaluate, --out, --seed, --folds, --fold or --refit: the cross-validation sets them (a refit would train on its held-out fold; measure it with bench nested), and never evaluates on test');
 }
 const splitAt = trainFlags.indexOf('--split');
 const split = splitAt >= 0 ? trainFlags[splitAt + 1] : 'source';
-const splitFlags = splitAt >= 0 ? [] : ['--split', 'source'];
+// Each fold's model must score images it never trained on: no refit, whatever the config says.
+const splitFlags = [...(splitAt >= 0 ? [] : ['--split', 'source']), '--no-refit'];
 const label = trainFlags.join(' ').replace(/[^\w.=-]+/g, '_') || 'defaults';
 const baselineOption = option('--baseline');
 const baselineDir = baselineOption ? resolve(baselineOption) : undefined;

@@ -71,6 +71,7 @@ export function trainCommand(): Command {
       .option('--pretrain <dataset>', 'pre-train on this dataset folder first (e.g. sars-cov-2-ct-224)')
       .option('--workers <n>', 'worker_threads sharing each phase-2 batch on the tfjs-wasm trainer (--engine wasm)', integer('--workers'))
       .option('--refit', 'then train again on training + validation images up to the epoch chosen on validation (threshold from the first run, kept in <out>/selection)')
+      .option('--no-refit', 'keep the run whose epoch was chosen on validation (no second run)')
       .option('--resume <dir>', 'continue a stopped run from its model directory (its config and split are reused)')
       .option('--evaluate', 'evaluate on the test folder afterwards and write the report'),
   ))).action(async (flags: TrainFlags) => {
@@ -93,7 +94,7 @@ export function trainCommand(): Command {
         ...(flags.averageLast !== undefined && { averageLast: flags.averageLast }),
         ...(flags.pretrain && { pretrain: flags.pretrain }),
         ...(flags.workers !== undefined && { workers: flags.workers }),
-        ...(flags.refit && { refit: true }),
+        ...(flags.refit !== undefined && { refit: flags.refit }),
       },
     };
     // A resumed run reads the config it started with; flags given with --resume are ignored.
