@@ -17,7 +17,8 @@ const outDir = resolve(option('--out') ?? join(PROJECT_ROOT, 'runs', 'sweep', la
 
 const runs: TrainedRun[] = [];
 for (let seed = 1; seed <= seeds; seed++) {
-  const run = await trainedRun(join(outDir, `seed${seed}`), [...trainFlags, '--seed', String(seed)]);
+  // A refit's validation figures are its selection run's: the second run would add time and nothing to read.
+  const run = await trainedRun(join(outDir, `seed${seed}`), [...trainFlags, '--seed', String(seed), '--no-refit']);
   runs.push(run);
   const { auc, accuracy, loss } = run.validation;
   console.log(`seed ${seed}: validation AUC ${auc.toFixed(4)}, accuracy ${accuracy.toFixed(4)}, loss ${loss.toFixed(4)}`);

@@ -97,7 +97,9 @@ export interface TrainConfig {
   /**
    * Refit: after the run that chooses the epoch on validation, train again from scratch with the same seed and
    * schedule on the training and validation images together, stopping after that epoch; the threshold and the
-   * validation figures are the first run's (saved in `<out>/selection`). Off by default (README, Refit).
+   * validation figures are the first run's (saved in `<out>/selection`). Default on: nested cross-validation by
+   * source raised the held-out AUC on both fold assignments (+0.022 and +0.019, paired 95 % CIs above 0; README,
+   * Nested cross-validation).
    */
   refit: boolean;
   /**
@@ -285,7 +287,7 @@ export const DEFAULTS: Config = {
     labelSmoothing: 0.1,
     mixup: 0,
     averageLast: 0,
-    refit: false,
+    refit: true,
     views: 8,
     workers: Math.min(4, availableParallelism()),
     pretrain: undefined,

@@ -16,6 +16,8 @@ export interface SchedulePosition {
   epoch: number;
 }
 
+export const samePosition = (a: SchedulePosition, b: SchedulePosition): boolean => a.stage === b.stage && a.round === b.round && a.phase === b.phase && a.epoch === b.epoch;
+
 export interface CheckpointState {
   position: SchedulePosition;
   /** Epochs done in this stage (selects the view of the next epoch). */
@@ -74,6 +76,11 @@ export class Checkpoint {
     saveTensors(join(this.dir, 'optimizer'), tensors.optimizer);
     // The state last: a checkpoint counts only once everything it names is on disk.
     writeAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+  }
+
+  /** The saved state alone (no tensors), or undefined when there is no checkpoint. */
+  state(): CheckpointState | undefined {
+    return this.exists() ? (JSON.parse(readFileSync(join(this.dir, 'state.json'), 'utf8')) as CheckpointState) : undefined;
   }
 
   load(): { state: CheckpointState; weights: Map<string, tf.Tensor>; best: Map<string, tf.Tensor> | undefined; optimizer: Map<string, tf.Tensor> } {

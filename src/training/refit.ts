@@ -11,8 +11,8 @@ import type { Config } from '../config/index.ts';
 import type { ImageCache } from '../data/cache.ts';
 import type { ModelCard } from '../inference/model.ts';
 import type { SchedulePosition } from './checkpoint.ts';
-import { Checkpoint } from './checkpoint.ts';
-import { train, TrainingError } from './train.ts';
+import { Checkpoint, samePosition } from './checkpoint.ts';
+import { schedulePositions, train, TrainingError } from './train.ts';
 import type { TrainOptions, TrainResult } from './train.ts';
 
 export const SELECTION_DIR = 'selection';
@@ -33,7 +33,10 @@ export async function trainModel(config: Config, cache: ImageCache, options: Mod
   await writeFile(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   await writeFile(join(out, 'split.json'), `${JSON.stringify(options.manifest, null, 2)}\n`);
 
-  const selectionDone = existsSync(join(selectionDir, 'model.json'));
+  // An interrupted selection run saves a model too: it is done only when its checkpoint reached the schedule's end.
+  const end = schedulePositions(options.stages, config).at(-1);
+  const reached = new Checkpoint(selectionDir).state()?.position;
+  const selectionDone = existsSync(join(selectionDir, 'model.json')) && end !== undefined && reached !== undefined && samePosition(reached, end);
   let card: ModelCard;
   if (selectionDone && options.resume) {
     card = JSON.parse(readFileSync(join(selectionDir, 'model.json'), 'utf8')) as ModelCard;

@@ -33,7 +33,7 @@ import { confusionFromPredictions, predict, ratesFromCounts, rocAuc, youdenThres
 import type { EpochMetrics, EpochRecord } from '../evaluation/plots.ts';
 import { trainingHistorySvg } from '../evaluation/plots.ts';
 import { writeFigure } from '../evaluation/report.ts';
-import { Checkpoint } from './checkpoint.ts';
+import { Checkpoint, samePosition } from './checkpoint.ts';
 import type { SchedulePosition } from './checkpoint.ts';
 import { mixBatch } from './mixup.ts';
 import { WeightAverage, type NamedTensors } from './weight-average.ts';
@@ -65,8 +65,9 @@ export function schedulePositions(stages: readonly StageData[], config: Config, 
     for (let round = 1; round <= schedule.rounds; round++) {
       for (const phase of [1, 2] as const) {
         for (let epoch = 1; epoch <= schedule[phase === 1 ? 'phase1' : 'phase2'].epochs; epoch++) {
-          positions.push({ stage, round, phase, epoch });
-          if (stopAfter && stage === stopAfter.stage && round === stopAfter.round && phase === stopAfter.phase && epoch === stopAfter.epoch) return positions;
+          const position = { stage, round, phase, epoch };
+          positions.push(position);
+          if (stopAfter && samePosition(position, stopAfter)) return positions;
         }
       }
     }

@@ -71,6 +71,22 @@ test('refit: a run stopped during the refit and resumed ends with the weights of
   assert.equal(card(stopped).threshold, card(whole).threshold);
 });
 
+test('refit: a run stopped during its selection run and resumed finishes the selection, then refits', async () => {
+  const root = linkedDataset(6, 0);
+  const whole = join(root, 'whole');
+  await trainLinked(root, whole, REFIT);
+  const stopped = join(root, 'stopped');
+  let epochs = 0;
+  // Two of the selection run's 5 epochs, then Ctrl-C: it saves its best weights so far, as any run does.
+  const { result: first } = await trainLinked(root, stopped, REFIT, { onEpoch: () => epochs++, shouldStop: () => epochs >= 2 });
+  assert.match(first.stoppedEarly ?? '', /interrupted after covid-ct round 1 phase 1 epoch 2/);
+  assert.ok(existsSync(join(stopped, 'selection', 'model.json')) && !existsSync(join(stopped, 'model.json')));
+  await trainLinked(root, stopped, REFIT, { resume: true });
+  assert.equal(JSON.parse(readFileSync(join(stopped, 'selection', 'history.json'), 'utf8')).length, 5, 'the selection run finished its schedule');
+  assert.deepEqual(card(join(stopped, 'selection')).checkpoint, card(join(whole, 'selection')).checkpoint);
+  assert.deepEqual(await tailWeights(stopped), await tailWeights(whole));
+});
+
 test('refit: refused with weight averaging, which keeps no single epoch to stop at', () => {
   assert.throws(() => resolveConfig({ train: { refit: true, averageLast: 5 } }), /config: train\.refit must be false when train\.averageLast > 0/);
   assert.throws(() => resolveConfig({ train: { refit: 'yes' as never } }), /config: train\.refit must be true or false, got "yes"/);

@@ -69,7 +69,8 @@ test('CLI: train --evaluate writes the model directory and a self-contained repo
   const out = join(root, 'model');
   const env = { ...process.env, COVID_CT_DATA: root };
   const cli = (...args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'covid-ct.js'), ...args], { encoding: 'utf8', env });
-  const run = cli('train', '--epochs1', '2', '--epochs2', '1', '--rounds', '1', '--views', '2', '--out', out, '--evaluate');
+  // One run, so that its own validation images can be scored (--split val; a refit trained on them, see refit.test.ts).
+  const run = cli('train', '--no-refit', '--epochs1', '2', '--epochs2', '1', '--rounds', '1', '--views', '2', '--out', out, '--evaluate');
   assert.equal(run.status, 0, run.stderr + run.stdout);
   assert.match(run.stdout, /\[ {2}3\/3\] covid-ct round 1 phase 2 epoch 1\/1 \| train loss [\d.]+ acc [\d.]+ I [\d.]+ II [\d.]+ \| val loss/);
   assert.match(run.stdout, /accuracy [\d.]+, AUC [\d.]+ \(95% CI [\d.]+-[\d.]+\), sensitivity/);
@@ -176,8 +177,12 @@ test('CLI: pre-train -> train -> evaluate on a small subset: its own schedule, t
   const run = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'covid-ct.js'), 'train', '--config', configFile, '--pretrain', 'sars-mini',
     '--epochs1', '1', '--epochs2', '1', '--rounds', '1', '--views', '1', '--out', out, '--evaluate'], { encoding: 'utf8', env: { ...process.env, COVID_CT_DATA: root } });
   assert.equal(run.status, 0, run.stderr + run.stdout);
-  const history = JSON.parse(readFileSync(join(out, 'history.json'), 'utf8'));
-  assert.deepEqual(history.map((h: { phase: string }) => h.phase), ['sars-mini 1', 'sars-mini 1', 'sars-mini 2', 'covid-ct 1', 'covid-ct 2']);
+  // The defaults refit: the selection run holds the whole schedule; the refit runs pre-training again and stops at
+  // the COVID-CT epoch the selection run kept.
+  const phases = (dir: string) => (JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8')) as Array<{ phase: string }>).map((h) => h.phase);
+  assert.deepEqual(phases(join(out, 'selection')), ['sars-mini 1', 'sars-mini 1', 'sars-mini 2', 'covid-ct 1', 'covid-ct 2']);
+  const { checkpoint } = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+  assert.deepEqual(phases(out), ['sars-mini 1', 'sars-mini 1', 'sars-mini 2', 'covid-ct 1', 'covid-ct 2'].slice(0, checkpoint.phase === 1 ? 4 : 5));
   for (const file of ['model.json', 'split.json', 'training-history.png', 'evaluation/report.html', 'evaluation/metrics.json']) assert.ok(existsSync(join(out, file)), file);
   const m = JSON.parse(readFileSync(join(out, 'evaluation', 'metrics.json'), 'utf8'));
   const { tp, fp, tn, fn } = m.counts;
