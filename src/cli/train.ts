@@ -13,6 +13,7 @@ import { evaluateModel, EVALUATION_SPLITS } from '../evaluation/evaluate-model.t
 import type { EvaluationSplit } from '../evaluation/evaluate-model.ts';
 import { cohortHeadline } from '../evaluation/cohorts.ts';
 import type { StageData } from '../training/train.ts';
+import { samePosition } from '../training/checkpoint.ts';
 import { trainModel } from '../training/refit.ts';
 import { schedulePositions } from '../training/train.ts';
 import { createEnsemble, ENSEMBLE_VALIDATIONS, type EnsembleValidation } from '../inference/ensemble.ts';
@@ -160,7 +161,7 @@ export function trainCommand(): Command {
           const spent = pace.get(key) ?? { seconds: 0, epochs: 0 };
           pace.set(key, { seconds: spent.seconds + seconds, epochs: spent.epochs + 1 });
           const stageIndex = stages.findIndex((s) => s.name === stage);
-          const index = positions.findIndex((p) => p.stage === stageIndex && p.round === round && p.phase === phase && p.epoch === epoch);
+          const index = positions.findIndex((p) => samePosition(p, { stage: stageIndex, round, phase, epoch }));
           const t = record.train;
           const v = record.val!;
           console.log(

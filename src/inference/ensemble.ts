@@ -77,7 +77,7 @@ export async function createEnsemble(memberDirs: readonly string[], out: string,
     memberDirs.map(async (dir) => {
       const card = await readJson<ModelCard>(join(dir, 'model.json'));
       // A refit has no held-out images of its own to choose an ensemble's threshold on.
-      if (card.refit) throw new ModelError(`${dir} is a refit (trained on its validation images too): ensemble members need held-out validation scores`);
+      if (card.refit) throw new ModelError(`${dir} is a refit (trained on its validation images too): ensemble members need held-out validation scores; give its selection run ${join(dir, card.refit.selection)} or a model trained with --no-refit`);
       return { dir: resolve(dir), card, rows: await readJson<ValidationRow[]>(join(dir, 'validation-predictions.json')) };
     }),
   );

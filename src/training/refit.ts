@@ -15,7 +15,8 @@ import { Checkpoint, samePosition } from './checkpoint.ts';
 import { schedulePositions, train, TrainingError } from './train.ts';
 import type { TrainOptions, TrainResult } from './train.ts';
 
-export const SELECTION_DIR = 'selection';
+/** Where a refit keeps its selection run, inside its own directory. */
+const SELECTION_DIR = 'selection';
 
 export interface ModelTrainingOptions extends Omit<TrainOptions, 'refit'> {
   /** Called when a refit's second run starts: where it will stop and on how many images. */

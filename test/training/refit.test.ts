@@ -52,7 +52,7 @@ test('refit: stops at the epoch chosen on validation, trains on validation image
   assert.ok(!existsSync(join(out, 'validation-predictions.json')));
   assert.notDeepEqual(await tailWeights(out), await tailWeights(join(out, 'selection')));
 
-  await assert.rejects(createEnsemble([out, join(out, 'selection')], join(root, 'ensemble')), /refit\b.*\(trained on its validation images too\): ensemble members need held-out validation scores/);
+  await assert.rejects(createEnsemble([out, join(out, 'selection')], join(root, 'ensemble')), /refit \(trained on its validation images too\): ensemble members need held-out validation scores; give its selection run .*\/refit\/selection or a model trained with --no-refit/);
 });
 
 test('refit: a run stopped during the refit and resumed ends with the weights of one never stopped', async () => {
