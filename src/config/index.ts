@@ -413,7 +413,7 @@ export function validateConfig(config: Config): Config {
   check(Number.isInteger(train.averageLast) && train.averageLast >= 0 && train.averageLast <= train.phase2.epochs, 'train.averageLast', `an integer in [0, train.phase2.epochs = ${train.phase2.epochs}] (0 = off)`, train.averageLast);
   check(typeof train.refit === 'boolean', 'train.refit', 'true or false', train.refit);
   // The averaged weights belong to no single epoch, so a refit would have nowhere to stop.
-  check(!(train.refit && train.averageLast > 0), 'train.refit', 'false when train.averageLast > 0 (averaged weights have no single epoch to stop a refit at)', train.refit);
+  check(!(train.refit && train.averageLast > 0), 'train.refit', 'false when train.averageLast > 0 (averaged weights have no single epoch to stop a refit at; give --no-refit)', train.refit);
   check(Number.isInteger(train.workers) && train.workers >= 1 && train.workers <= 16, 'train.workers', 'an integer in [1, 16]', train.workers);
   check(train.threshold === 'youden', 'train.threshold', "'youden'", train.threshold);
   validateInferenceConfig(config);
