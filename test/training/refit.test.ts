@@ -55,14 +55,21 @@ test('refit: stops at the epoch chosen on validation, trains on validation image
   await assert.rejects(createEnsemble([out, join(out, 'selection')], join(root, 'ensemble')), /refit \(trained on its validation images too\): ensemble members need held-out validation scores; give its selection run .*\/refit\/selection or a model trained with --no-refit/);
 });
 
-test('refit: a run stopped during the refit and resumed ends with the weights of one never stopped', async () => {
+/** A whole refit run, and the same run stopped (Ctrl-C) after `epochs` epochs: `stop` is what the stopped one returns. */
+async function wholeAndStopped(epochs: number) {
   const root = linkedDataset(6, 0);
   const whole = join(root, 'whole');
   await trainLinked(root, whole, REFIT);
   const stopped = join(root, 'stopped');
-  let epochs = 0;
+  let done = 0;
+  const stop = trainLinked(root, stopped, REFIT, { onEpoch: () => done++, shouldStop: () => done >= epochs });
+  return { root, whole, stopped, stop };
+}
+
+test('refit: a run stopped during the refit and resumed ends with the weights of one never stopped', async () => {
   // All 5 selection epochs, then one refit epoch, then Ctrl-C.
-  await assert.rejects(trainLinked(root, stopped, REFIT, { onEpoch: () => epochs++, shouldStop: () => epochs >= 6 }), /refit stopped before its selected epoch: interrupted after covid-ct round 1 phase 1 epoch 1; no model saved \(continue with --resume\)/);
+  const { root, whole, stopped, stop } = await wholeAndStopped(6);
+  await assert.rejects(stop, /refit stopped before its selected epoch: interrupted after covid-ct round 1 phase 1 epoch 1; no model saved \(continue with --resume\)/);
   assert.ok(!existsSync(join(stopped, 'model.json')));
   let resumedEpochs = 0;
   const { result } = await trainLinked(root, stopped, REFIT, { resume: true, onEpoch: () => resumedEpochs++ });
@@ -72,13 +79,9 @@ test('refit: a run stopped during the refit and resumed ends with the weights of
 });
 
 test('refit: a run stopped during its selection run and resumed finishes the selection, then refits', async () => {
-  const root = linkedDataset(6, 0);
-  const whole = join(root, 'whole');
-  await trainLinked(root, whole, REFIT);
-  const stopped = join(root, 'stopped');
-  let epochs = 0;
   // Two of the selection run's 5 epochs, then Ctrl-C: it saves its best weights so far, as any run does.
-  const { result: first } = await trainLinked(root, stopped, REFIT, { onEpoch: () => epochs++, shouldStop: () => epochs >= 2 });
+  const { root, whole, stopped, stop } = await wholeAndStopped(2);
+  const { result: first } = await stop;
   assert.match(first.stoppedEarly ?? '', /interrupted after covid-ct round 1 phase 1 epoch 2/);
   assert.ok(existsSync(join(stopped, 'selection', 'model.json')) && !existsSync(join(stopped, 'model.json')));
   await trainLinked(root, stopped, REFIT, { resume: true });
