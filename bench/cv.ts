@@ -13,15 +13,12 @@ import { join, resolve } from 'node:path';
 import { PROJECT_ROOT } from '../src/config/index.ts';
 import { bootstrapAucCi, bootstrapAucDifference } from '../src/evaluation/metrics.ts';
 import { createEnsemble } from '../src/inference/ensemble.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, foldsAndSeed } from './lib/args.ts';
 import { mean, meanWall, round, sd, trainedRun } from './lib/runs.ts';
 import type { TrainedRun } from './lib/runs.ts';
 
 const { option, trainFlags } = benchArgs(process.argv.slice(2));
-const folds = Number(option('--folds') ?? 5);
-const seed = Number(option('--seed') ?? 1);
-if (!Number.isInteger(folds) || folds < 2 || folds > 20) throw new Error(`--folds must be an integer in [2, 20], got ${option('--folds')}`);
-if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${option('--seed')}`);
+const { folds, seed } = foldsAndSeed(option);
 if (trainFlags.some((flag) => ['--evaluate', '--out', '--seed', '--folds', '--fold', '--refit'].includes(flag))) {
   throw new Error('train flags may not include --evaluate, --out, --seed, --folds, --fold or --refit: the cross-validation sets them (a refit would train on its held-out fold; measure it with bench nested), and never evaluates on test');
 }

@@ -14,19 +14,16 @@ import { basename, join, resolve } from 'node:path';
 import { main } from '../src/cli/main.ts';
 import { PROJECT_ROOT, resolveConfig, resolveDataRoot } from '../src/config/index.ts';
 import { ImageCache } from '../src/data/cache.ts';
-import { parseCsv } from '../src/data/csv.ts';
+import { csvField, parseCsv } from '../src/data/csv.ts';
 import { datasetPath, listSplit } from '../src/data/dataset.ts';
 import { splitTrainingImages } from '../src/data/split.ts';
 import { bootstrapAucCi, bootstrapAucDifference, confusionFromPredictions, ratesFromCounts, rocAuc } from '../src/evaluation/metrics.ts';
-import { benchArgs } from './lib/args.ts';
+import { benchArgs, foldsAndSeed } from './lib/args.ts';
 import { meanWall, round, trainedRun } from './lib/runs.ts';
 import type { TrainedRun } from './lib/runs.ts';
 
 const { option, trainFlags } = benchArgs(process.argv.slice(2));
-const folds = Number(option('--folds') ?? 5);
-const seed = Number(option('--seed') ?? 1);
-if (!Number.isInteger(folds) || folds < 2 || folds > 20) throw new Error(`--folds must be an integer in [2, 20], got ${option('--folds')}`);
-if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${option('--seed')}`);
+const { folds, seed } = foldsAndSeed(option);
 const only = option('--only')?.split(',').map(Number) ?? Array.from({ length: folds }, (_, i) => i + 1);
 if (only.some((f) => !Number.isInteger(f) || f < 1 || f > folds)) throw new Error(`--only must list folds in 1..${folds}, got ${option('--only')}`);
 if (trainFlags.some((flag) => ['--evaluate', '--out', '--seed', '--data', '--resume'].includes(flag))) {
@@ -44,11 +41,9 @@ const datasetDir = datasetPath(resolveDataRoot(), config);
 const cache = new ImageCache(config.data.cacheDir, config.data);
 const records = listSplit(datasetDir, 'train', config);
 
-type CsvRow = Record<string, string>;
-const csvText = (rows: CsvRow[]): string => {
+const csvText = (rows: Array<Record<string, string>>): string => {
   const columns = Object.keys(rows[0] ?? {});
-  const cell = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
-  return `${[columns.join(','), ...rows.map((r) => columns.map((c) => cell(r[c] ?? '')).join(','))].join('\n')}\n`;
+  return `${[columns.join(','), ...rows.map((r) => columns.map((c) => csvField(r[c])).join(','))].join('\n')}\n`;
 };
 
 /** OUT/data/foldI/covid-ct: the other folds as training images, fold I as test images (linked, never copied). */

@@ -8,3 +8,12 @@ export function benchArgs(argv: readonly string[]): { option(name: string): stri
     trainFlags: dashDash >= 0 ? argv.slice(dashDash + 1) : [],
   };
 }
+
+/** `--folds k` (default 5) and `--seed S` (default 1) of the cross-validation benchmarks, checked. */
+export function foldsAndSeed(option: (name: string) => string | undefined): { folds: number; seed: number } {
+  const folds = Number(option('--folds') ?? 5);
+  const seed = Number(option('--seed') ?? 1);
+  if (!Number.isInteger(folds) || folds < 2 || folds > 20) throw new Error(`--folds must be an integer in [2, 20], got ${option('--folds')}`);
+  if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${option('--seed')}`);
+  return { folds, seed };
+}

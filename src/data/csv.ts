@@ -32,3 +32,10 @@ export function parseCsv(text: string): Array<Record<string, string>> {
   if (!header) return [];
   return body.map((cells) => Object.fromEntries(header.map((name, i) => [name.replace(/^\uFEFF/, ''), cells[i] ?? ''])));
 }
+
+/** One CSV field: numbers to at most 6 decimals, null/undefined empty, quoted when it holds a comma, quote or line break. */
+export function csvField(value: string | number | null | undefined): string {
+  if (value === null || value === undefined) return '';
+  const text = typeof value === 'number' ? String(Number(value.toFixed(6))) : value;
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}

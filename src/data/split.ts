@@ -125,7 +125,12 @@ function classTargets(records: readonly ImageRecord[], share: number): { classes
 
 function groupRecords(records: readonly ImageRecord[], groupOf: (r: ImageRecord) => string): Map<string, ImageRecord[]> {
   const groups = new Map<string, ImageRecord[]>();
-  for (const r of records) groups.set(groupOf(r), [...(groups.get(groupOf(r)) ?? []), r]);
+  for (const r of records) {
+    const key = groupOf(r);
+    const members = groups.get(key);
+    if (members) members.push(r);
+    else groups.set(key, [r]);
+  }
   return groups;
 }
 

@@ -7,6 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { csvField } from '../data/csv.ts';
 import type { DecodedImage } from '../data/decode.ts';
 import { DISCLAIMER, trunkActivations } from './model.ts';
 import type { LoadedModel } from './model.ts';
@@ -169,12 +170,6 @@ export async function predictStudies(model: LoadedModel, studies: readonly Study
     studies: studyResults,
     failures,
   };
-}
-
-function csvField(value: string | number | null | undefined): string {
-  if (value === null || value === undefined) return '';
-  const text = typeof value === 'number' ? String(Number(value.toFixed(6))) : value;
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 export const CSV_COLUMNS = ['type', 'file', 'slice', 'kind', 'probability', 'label', 'threshold', 'model_id', 'k', 'heatmap', 'reason'] as const;

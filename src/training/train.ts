@@ -102,7 +102,15 @@ async function loadAll(records: ImageRecord[], cache: ImageCache, config: Config
  * View v is drawn from its own generator (seed, v), so it is the same pixels whether it is computed up front
  * (cached, the default) or again when an epoch needs it (`cacheViews: false`, used to test the cache).
  */
-async function trunkFeatures(stage: StageData, trunk: Backbone, cache: ImageCache, config: Config, cacheViews: boolean, failures: ImageError[], log: (line: string) => void): Promise<CachedFeatures> {
+async function trunkFeatures(
+  stage: StageData,
+  trunk: Backbone,
+  cache: ImageCache,
+  config: Config,
+  options: { cacheViews: boolean; choosesThreshold: boolean },
+  failures: ImageError[],
+  log: (line: string) => void,
+): Promise<CachedFeatures> {
   const { views } = stageSchedule(stage, config);
   const started = performance.now();
   const train = await loadAll(stage.train, cache, config, failures);
@@ -121,12 +129,14 @@ async function trunkFeatures(stage: StageData, trunk: Backbone, cache: ImageCach
     return trunkActivations(trunk, inputs, config.data.imageSize);
   };
   const cached: Float32Array[] = [];
+  const { cacheViews } = options;
   if (cacheViews) for (let v = 0; v < views; v++) cached.push(await compute(v));
   const preparedVal = prepare(val);
   const valFeatures = await trunkActivations(trunk, preparedVal, config.data.imageSize);
   const valMirrors: Float32Array[] = [];
-  // Only the saved model's threshold uses them: a pre-training stage's model is never saved.
-  if (config.tta === 'flips' && !stage.pretraining) {
+  // Only the saved model's threshold uses them: a pre-training stage's model is never saved, a refit keeps its
+  // selection run's threshold.
+  if (config.tta === 'flips' && !stage.pretraining && options.choosesThreshold) {
     const mirrored = preparedVal.map(mirrorViews);
     for (const mirror of [0, 1]) valMirrors.push(await trunkActivations(trunk, mirrored.map((views) => views[mirror]!), config.data.imageSize));
   }
@@ -328,7 +338,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
     stages: for (const [stageIndex, stage] of options.stages.entries()) {
       const done = resumeFrom?.state.position;
       if (done && done.stage > stageIndex) continue;
-      const features = await trunkFeatures(stage, trunk, cache, config, options.cacheViews ?? true, failures, log);
+      const features = await trunkFeatures(stage, trunk, cache, config, { cacheViews: options.cacheViews ?? true, choosesThreshold: !options.refit }, failures, log);
       lastVal = features;
       if (!(done && done.stage === stageIndex)) {
         tf.dispose([...(best?.weights.values() ?? [])]);
