@@ -1,15 +1,14 @@
 // Refit (train.refit): choose the epoch on validation, then train again on training + validation images up to it.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { PROJECT_ROOT, resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/index.ts';
 import { loadTfjsLayersModel } from '../../src/engine/tfjs-io.ts';
 import { createEnsemble } from '../../src/inference/ensemble.ts';
 import type { ModelCard } from '../../src/inference/model.ts';
 import { namedWeights } from '../../src/training/train.ts';
-import { linkedDataset, trainLinked } from '../fixtures/covid-ct.ts';
+import { cliWithData, linkedDataset, trainLinked } from '../fixtures/covid-ct.ts';
 
 const REFIT = { train: { refit: true, phase1: { epochs: 2 }, phase2: { epochs: 3 }, views: 2 } };
 const card = (dir: string) => JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelCard;
@@ -98,8 +97,7 @@ test('refit: refused with weight averaging, which keeps no single epoch to stop 
 test('CLI: train --refit --evaluate says where it stops; evaluate --split val points to the selection run', () => {
   const root = linkedDataset(8, 4);
   const out = join(root, 'model');
-  const env = { ...process.env, COVID_CT_DATA: root };
-  const cli = (...args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'covid-ct.js'), ...args], { encoding: 'utf8', env });
+  const cli = cliWithData(root);
   const run = cli('train', '--refit', '--epochs1', '1', '--epochs2', '2', '--rounds', '1', '--views', '1', '--out', out, '--evaluate');
   assert.equal(run.status, 0, run.stderr + run.stdout);
   assert.match(run.stdout, /refit: training again on 16 images \(training \+ validation\) up to round 1 phase \d epoch \d, the epoch chosen on validation; validation figures below are in-sample/);

@@ -1,15 +1,13 @@
 // Training and evaluation end to end on a small slice of the real COVID-CT data (linked, not copied).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { PROJECT_ROOT } from '../../src/config/index.ts';
 import { buildTfjsModel } from '../../src/engine/backbone.ts';
 import { loadTfjsLayersModel } from '../../src/engine/tfjs-io.ts';
 import { namedWeights } from '../../src/training/train.ts';
-import { COVID_CT, linkedDataset, trainLinked } from '../fixtures/covid-ct.ts';
+import { cliWithData, COVID_CT, linkedDataset, trainLinked } from '../fixtures/covid-ct.ts';
 
 test('phase 1 trains only the head: the backbone layers keep their ImageNet weights', async () => {
   const root = linkedDataset(10, 0);
@@ -67,8 +65,7 @@ test('a run stopped after an epoch and resumed ends with the same weights as one
 test('CLI: train --evaluate writes the model directory and a self-contained report; evaluate reproduces it', () => {
   const root = linkedDataset(16, 8);
   const out = join(root, 'model');
-  const env = { ...process.env, COVID_CT_DATA: root };
-  const cli = (...args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'covid-ct.js'), ...args], { encoding: 'utf8', env });
+  const cli = cliWithData(root);
   // One run, so that its own validation images can be scored (--split val; a refit trained on them, see refit.test.ts).
   const run = cli('train', '--no-refit', '--epochs1', '2', '--epochs2', '1', '--rounds', '1', '--views', '2', '--out', out, '--evaluate');
   assert.equal(run.status, 0, run.stderr + run.stdout);
@@ -174,8 +171,8 @@ test('CLI: pre-train -> train -> evaluate on a small subset: its own schedule, t
   const configFile = join(root, 'schedule.json');
   writeFileSync(configFile, JSON.stringify({ train: { pretrainSchedule: { rounds: 1, phase1: { epochs: 2 }, phase2: { epochs: 1 }, views: 1 } } }));
   const out = join(root, 'model');
-  const run = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'covid-ct.js'), 'train', '--config', configFile, '--pretrain', 'sars-mini',
-    '--epochs1', '1', '--epochs2', '1', '--rounds', '1', '--views', '1', '--out', out, '--evaluate'], { encoding: 'utf8', env: { ...process.env, COVID_CT_DATA: root } });
+  const run = cliWithData(root)('train', '--config', configFile, '--pretrain', 'sars-mini',
+    '--epochs1', '1', '--epochs2', '1', '--rounds', '1', '--views', '1', '--out', out, '--evaluate');
   assert.equal(run.status, 0, run.stderr + run.stdout);
   // The defaults refit: the selection run holds the whole schedule; the refit runs pre-training again and stops at
   // the COVID-CT epoch the selection run kept.
