@@ -61,8 +61,16 @@ export function loadTensors(path: string): Map<string, tf.Tensor> {
 export class Checkpoint {
   readonly dir: string;
 
-  constructor(modelDir: string) {
-    this.dir = join(modelDir, 'checkpoint');
+  constructor(modelDir: string, name = 'checkpoint') {
+    this.dir = join(modelDir, name);
+  }
+
+  /**
+   * The weights a run's stage `stage` (0-based) ended with, the next stage's start: saved when a stage that is not
+   * the last finishes, so a refit can start its last stage from them instead of training the earlier ones again.
+   */
+  static stageEnd(modelDir: string, stage: number): Checkpoint {
+    return new Checkpoint(modelDir, `stage-${stage + 1}-end`);
   }
 
   exists(): boolean {

@@ -53,11 +53,15 @@ export async function trainModel(config: Config, cache: ImageCache, options: Mod
   const stopAfter: SchedulePosition = { stage: last, round: kept.round, phase: kept.phase, epoch: kept.epoch };
   const stages = [...options.stages.slice(0, last), { ...stage, train: [...stage.train, ...stage.val] }];
   onRefit?.(stopAfter, stages[last]!.train.length);
+  // Resume the refit only if it had started. A fresh one starts its last stage from the weights the selection run's
+  // pre-training ended with: the stages before the last see the same images and seeds, so they would end the same.
+  const resume = Boolean(options.resume) && new Checkpoint(out).exists();
+  const stageEnd = last > 0 && !resume ? Checkpoint.stageEnd(selectionDir, last - 1) : undefined;
   return train(config, cache, {
     ...trainOptions,
     stages,
-    // Resume the refit only if it had started; a fresh refit after a resumed selection starts from scratch.
-    resume: Boolean(options.resume) && new Checkpoint(out).exists(),
+    resume,
+    ...(stageEnd?.exists() && { startFrom: stageEnd }),
     refit: { stopAfter, selection: { dir: selectionDir, card } },
   });
 }

@@ -213,6 +213,8 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   /** Continue from the checkpoint in `out` (written after every epoch). */
   resume?: boolean;
+  /** Start after the stages this checkpoint ended (a `Checkpoint.stageEnd`), from its weights and history. */
+  startFrom?: Checkpoint;
   /** Cache the trunk activations of every view up front (default); false recomputes them when an epoch needs them. */
   cacheViews?: boolean;
   /**
@@ -311,9 +313,9 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
   let history: EpochRecord[] = [];
   let best: Checkpointed | undefined;
   let resumeFrom: ReturnType<Checkpoint['load']> | undefined;
-  if (options.resume) {
-    if (!checkpoint.exists()) throw new TrainingError(`--resume: no checkpoint in ${options.out}`);
-    resumeFrom = checkpoint.load();
+  if (options.resume || options.startFrom) {
+    if (options.resume && !checkpoint.exists()) throw new TrainingError(`--resume: no checkpoint in ${options.out}`);
+    resumeFrom = (options.resume ? checkpoint : options.startFrom!).load();
     history = resumeFrom.state.history;
     restore(model, resumeFrom.weights);
     if (resumeFrom.best && resumeFrom.state.bestLoss !== null) {
@@ -325,7 +327,11 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
       };
     }
     const p = resumeFrom.state.position;
-    log(`resuming after stage ${p.stage + 1} round ${p.round} phase ${p.phase} epoch ${p.epoch} (${history.length} epochs done)`);
+    log(
+      options.resume
+        ? `resuming after stage ${p.stage + 1} round ${p.round} phase ${p.phase} epoch ${p.epoch} (${history.length} epochs done)`
+        : `stage ${p.stage + 2} starts from the weights stage ${p.stage + 1} ended with in ${options.startFrom!.dir} (${history.length} epochs not repeated)`,
+    );
   }
   const before = (a: SchedulePosition, b: SchedulePosition) =>
     a.stage !== b.stage ? a.stage < b.stage : a.round !== b.round ? a.round < b.round : a.phase !== b.phase ? a.phase < b.phase : a.epoch < b.epoch;
@@ -334,10 +340,29 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
 
   let lastVal: CachedFeatures | undefined;
   let stoppedEarly: string | undefined;
+  const positions = schedulePositions(options.stages, config);
+  const stageEnds = options.stages.map((_, i) => positions.filter((p) => p.stage === i).at(-1));
+  /** The next stage (COVID-CT after pre-training) starts from this stage's best weights, saved for a refit to start from. */
+  const endStage = (stageIndex: number, stageEpochs: number) => {
+    if (!best) return;
+    restore(model, best.weights);
+    const end = stageEnds[stageIndex];
+    if (stageIndex === options.stages.length - 1 || !end) return;
+    Checkpoint.stageEnd(options.out, stageIndex).save(
+      { position: end, stageEpochs, history, bestLoss: null, bestValProbabilities: [] },
+      { weights: currentWeights(model), best: undefined, optimizer: new Map() },
+    );
+  };
   try {
     stages: for (const [stageIndex, stage] of options.stages.entries()) {
       const done = resumeFrom?.state.position;
       if (done && done.stage > stageIndex) continue;
+      // A stage that is not the last and had finished is not entered again: its trunk cache would be computed for nothing.
+      const end = stageEnds[stageIndex];
+      if (done && end && stageIndex < options.stages.length - 1 && samePosition(done, end)) {
+        endStage(stageIndex, resumeFrom!.state.stageEpochs);
+        continue;
+      }
       const features = await trunkFeatures(stage, trunk, cache, config, { cacheViews: options.cacheViews ?? true, choosesThreshold: !options.refit }, failures, log);
       lastVal = features;
       if (!(done && done.stage === stageIndex)) {
@@ -451,8 +476,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
           }
         }
       }
-      // The next stage (COVID-CT after pre-training) starts from this stage's best weights.
-      if (best) restore(model, best.weights);
+      endStage(stageIndex, stageEpochs);
     }
     if (!best || !lastVal) throw new TrainingError(stoppedEarly ?? 'no epoch finished: nothing to save');
     restore(model, best.weights);

@@ -1,6 +1,6 @@
 // Refit (train.refit): choose the epoch on validation, then train again on training + validation images up to it.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { resolveConfig } from '../../src/config/index.ts';
@@ -52,6 +52,29 @@ test('refit: stops at the epoch chosen on validation, trains on validation image
   assert.notDeepEqual(await tailWeights(out), await tailWeights(join(out, 'selection')));
 
   await assert.rejects(createEnsemble([out, join(out, 'selection')], join(root, 'ensemble')), /refit \(trained on its validation images too\): ensemble members need held-out validation scores; give its selection run .*\/refit\/selection or a model trained with --no-refit/);
+});
+
+test('refit: after a pre-training stage, starts from the weights the selection run\'s pre-training ended with', async () => {
+  const root = linkedDataset(6, 0);
+  const overrides = { train: { ...REFIT.train, pretrainSchedule: { rounds: 1, phase1: { epochs: 1 }, phase2: { epochs: 2 }, views: 1 } } };
+  const reused = join(root, 'reused');
+  const lines: string[] = [];
+  const stagesRun: string[] = [];
+  const { result } = await trainLinked(root, reused, overrides, { pretrainingStage: true, log: (line) => lines.push(line), onEpoch: (e) => stagesRun.push(e.stage) });
+  assert.ok(lines.some((line) => line === `stage 2 starts from the weights stage 1 ended with in ${join(reused, 'selection', 'stage-1-end')} (3 epochs not repeated)`), lines.join('\n'));
+  assert.equal(stagesRun.filter((s) => s === 'pre').length, 3, 'pre-training ran once, in the selection run');
+  // The refit's history still holds the whole schedule, pre-training included.
+  const kept = card(reused).checkpoint!;
+  assert.equal(result.history.length, 3 + (kept.phase === 1 ? kept.epoch : 2 + kept.epoch));
+
+  // The same refit with the pre-training stage trained again ends with the same weights.
+  const again = join(root, 'again');
+  cpSync(join(reused, 'selection'), join(again, 'selection'), { recursive: true });
+  rmSync(join(again, 'selection', 'stage-1-end'), { recursive: true });
+  const againStages: string[] = [];
+  await trainLinked(root, again, overrides, { pretrainingStage: true, resume: true, onEpoch: (e) => againStages.push(e.stage) });
+  assert.equal(againStages.filter((s) => s === 'pre').length, 3);
+  assert.deepEqual(await tailWeights(again), await tailWeights(reused));
 });
 
 /** A whole refit run, and the same run stopped (Ctrl-C) after `epochs` epochs: `stop` is what the stopped one returns. */

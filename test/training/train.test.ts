@@ -174,8 +174,8 @@ test('CLI: pre-train -> train -> evaluate on a small subset: its own schedule, t
   const run = cliWithData(root)('train', '--config', configFile, '--pretrain', 'sars-mini',
     '--epochs1', '1', '--epochs2', '1', '--rounds', '1', '--views', '1', '--out', out, '--evaluate');
   assert.equal(run.status, 0, run.stderr + run.stdout);
-  // The defaults refit: the selection run holds the whole schedule; the refit runs pre-training again and stops at
-  // the COVID-CT epoch the selection run kept.
+  // The defaults refit: the selection run holds the whole schedule; the refit starts from the weights its
+  // pre-training ended with (its history copies those epochs) and stops at the COVID-CT epoch the selection run kept.
   const phases = (dir: string) => (JSON.parse(readFileSync(join(dir, 'history.json'), 'utf8')) as Array<{ phase: string }>).map((h) => h.phase);
   assert.deepEqual(phases(join(out, 'selection')), ['sars-mini 1', 'sars-mini 1', 'sars-mini 2', 'covid-ct 1', 'covid-ct 2']);
   const { checkpoint } = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
@@ -188,6 +188,27 @@ test('CLI: pre-train -> train -> evaluate on a small subset: its own schedule, t
   assert.ok(close(m.accuracy, (tp + tn) / 8) && close(m.sensitivity, tp / (tp + fn)) && close(m.specificity, tn / (tn + fp)));
   assert.ok(m.aucCi.low <= m.auc && m.auc <= m.aucCi.high);
   assert.match(run.stdout, new RegExp(`accuracy ${m.accuracy.toFixed(3)}, AUC ${m.auc.toFixed(3)}`));
+});
+
+test('a run stopped at the end of its pre-training stage and resumed ends with the weights of one never stopped', async () => {
+  const root = linkedDataset(6, 0);
+  const overrides = { train: { phase2: { epochs: 2 }, pretrainSchedule: { rounds: 1, phase1: { epochs: 1 }, phase2: { epochs: 2 }, views: 1 } } };
+  const whole = join(root, 'whole');
+  await trainLinked(root, whole, overrides, { pretrainingStage: true });
+  const stopped = join(root, 'stopped');
+  let epochs = 0;
+  await trainLinked(root, stopped, overrides, { pretrainingStage: true, onEpoch: () => epochs++, shouldStop: () => epochs >= 3 });
+  const stages: string[] = [];
+  await trainLinked(root, stopped, overrides, { pretrainingStage: true, resume: true, onEpoch: (e) => stages.push(e.stage) });
+  assert.deepEqual(stages, ['covid-ct', 'covid-ct', 'covid-ct']);
+  assert.ok(existsSync(join(stopped, 'stage-1-end', 'state.json')), 'the finished stage saved the weights it ended with');
+  const weights = async (dir: string) => {
+    const tail = await loadTfjsLayersModel(join(dir, 'tail', 'model.json'));
+    const values = tail.weights.map((w) => Array.from(w.read().dataSync()));
+    tail.dispose();
+    return values;
+  };
+  assert.deepEqual(await weights(stopped), await weights(whole));
 });
 
 test('weight averaging: the mean of the last phase-2 epochs is offered like an epoch, kept only when its validation loss is lower', async () => {
