@@ -13,7 +13,7 @@ import type { ModelCard } from '../inference/model.ts';
 import type { SchedulePosition } from './checkpoint.ts';
 import { Checkpoint, samePosition } from './checkpoint.ts';
 import { schedulePositions, train, TrainingError } from './train.ts';
-import type { TrainOptions, TrainResult } from './train.ts';
+import type { TrainOptions, TrainResult, TrunkMemo } from './train.ts';
 
 /** Where a refit keeps its selection run, inside its own directory. */
 const SELECTION_DIR = 'selection';
@@ -39,10 +39,13 @@ export async function trainModel(config: Config, cache: ImageCache, options: Mod
   const reached = new Checkpoint(selectionDir).state()?.position;
   const selectionDone = existsSync(join(selectionDir, 'model.json')) && end !== undefined && reached !== undefined && samePosition(reached, end);
   let card: ModelCard;
+  // The refit's last stage trains on the selection run's images first (then its validation images), so their views'
+  // trunk activations carry over when both runs happen in this process.
+  const trunkMemo: TrunkMemo = new Map();
   if (selectionDone && options.resume) {
     card = JSON.parse(readFileSync(join(selectionDir, 'model.json'), 'utf8')) as ModelCard;
   } else {
-    const selection = await train(config, cache, { ...trainOptions, out: selectionDir });
+    const selection = await train(config, cache, { ...trainOptions, out: selectionDir, trunkMemo });
     if (selection.stoppedEarly) return selection;
     card = selection.card;
   }
@@ -61,6 +64,7 @@ export async function trainModel(config: Config, cache: ImageCache, options: Mod
     ...trainOptions,
     stages,
     resume,
+    trunkMemo,
     ...(stageEnd?.exists() && { startFrom: stageEnd }),
     refit: { stopAfter, selection: { dir: selectionDir, card } },
   });

@@ -79,6 +79,9 @@ export interface TrainProgress {
   (event: { stage: string; phase: 1 | 2; round: number; epoch: number; epochs: number; record: EpochRecord; seconds: number }): void;
 }
 
+/** Trunk activations of single training views, by stage, view, place in the list and file. */
+export type TrunkMemo = Map<string, Float32Array>;
+
 interface CachedFeatures {
   /** Trunk activations of view v of every training image (trainCount x activation size). */
   view(v: number): Promise<Float32Array>;
@@ -107,7 +110,7 @@ async function trunkFeatures(
   trunk: Backbone,
   cache: ImageCache,
   config: Config,
-  options: { cacheViews: boolean; choosesThreshold: boolean },
+  options: { cacheViews: boolean; choosesThreshold: boolean; memo: TrunkMemo | undefined },
   failures: ImageError[],
   log: (line: string) => void,
 ): Promise<CachedFeatures> {
@@ -120,13 +123,25 @@ async function trunkFeatures(
   let fallbacks = 0;
   const prepare = (images: LoadedImage[]) => images.map((image) => pipeline.prepare(image, () => fallbacks++));
   const preparedTrain = prepare(train);
+  let reused = 0;
   const compute = async (v: number) => {
     const rng = new Rng(config.seed * 7919 + v);
     // One generator per image, forked in order from this view's: the images can then be processed concurrently
     // (JPEG round trips run on libuv's threads) and still draw the same numbers.
     const generators = preparedTrain.map(() => rng.fork());
-    const inputs = await mapLimit(preparedTrain, 4, (image, i) => pipeline.randomView(image, generators[i]!));
-    return trunkActivations(trunk, inputs, config.data.imageSize);
+    // A view depends on the image and its place in the list (its generator): a run whose list starts with another's
+    // (a refit: the selection run's images, then its validation images) reuses those.
+    const key = (i: number) => `${stage.name}\0${v}\0${i}\0${train[i]!.record.path}`;
+    const missing = preparedTrain.flatMap((_, i) => (options.memo?.has(key(i)) ? [] : [i]));
+    const inputs = await mapLimit(missing, 4, (i) => pipeline.randomView(preparedTrain[i]!, generators[i]!));
+    const computed = await trunkActivations(trunk, inputs, config.data.imageSize);
+    if (!options.memo) return computed;
+    const size = trunk.outputSize;
+    missing.forEach((i, j) => options.memo!.set(key(i), computed.subarray(j * size, (j + 1) * size)));
+    reused += preparedTrain.length - missing.length;
+    const all = new Float32Array(preparedTrain.length * size);
+    preparedTrain.forEach((_, i) => all.set(options.memo!.get(key(i))!, i * size));
+    return all;
   };
   const cached: Float32Array[] = [];
   const { cacheViews } = options;
@@ -141,7 +156,8 @@ async function trunkFeatures(
     for (const mirror of [0, 1]) valMirrors.push(await trunkActivations(trunk, mirrored.map((views) => views[mirror]!), config.data.imageSize));
   }
   if (config.preprocess.lungCrop) log(`${stage.name}: lung crop fell back to the whole image for ${fallbacks} of ${train.length + val.length} images`);
-  log(`${stage.name}: trunk activations for ${cacheViews ? views : 0} views of ${train.length} training and ${val.length} validation images in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const reusedNote = reused > 0 ? ` (${reused} training views reused from the previous run)` : '';
+  log(`${stage.name}: trunk activations for ${cacheViews ? views : 0} views of ${train.length} training and ${val.length} validation images in ${((performance.now() - started) / 1000).toFixed(1)} s${reusedNote}`);
   return {
     view: (v) => (cacheViews ? Promise.resolve(cached[v % views]!) : compute(v % views)),
     views,
@@ -215,6 +231,8 @@ export interface TrainOptions {
   resume?: boolean;
   /** Start after the stages this checkpoint ended (a `Checkpoint.stageEnd`), from its weights and history. */
   startFrom?: Checkpoint;
+  /** Training views' trunk activations kept across runs of one config and seed (a selection run and its refit). */
+  trunkMemo?: TrunkMemo;
   /** Cache the trunk activations of every view up front (default); false recomputes them when an epoch needs them. */
   cacheViews?: boolean;
   /**
@@ -363,7 +381,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
         endStage(stageIndex, resumeFrom!.state.stageEpochs);
         continue;
       }
-      const features = await trunkFeatures(stage, trunk, cache, config, { cacheViews: options.cacheViews ?? true, choosesThreshold: !options.refit }, failures, log);
+      const features = await trunkFeatures(stage, trunk, cache, config, { cacheViews: options.cacheViews ?? true, choosesThreshold: !options.refit, memo: stageIndex === options.stages.length - 1 ? options.trunkMemo : undefined }, failures, log);
       lastVal = features;
       if (!(done && done.stage === stageIndex)) {
         tf.dispose([...(best?.weights.values() ?? [])]);

@@ -37,6 +37,8 @@ test('refit: stops at the epoch chosen on validation, trains on validation image
 
   // The refit runs exactly up to that epoch, on all 12 images (10 training + 2 validation), and keeps the selection's threshold.
   assert.deepEqual(refitStart, { stopAfter: { stage: 0, round: best.round, phase: best.phase, epoch: best.epoch }, images: 12 });
+  // Its first 10 images are the selection run's, in the same places: their 2 views' trunk activations are reused.
+  assert.ok(lines.some((line) => /^covid-ct: trunk activations for 2 views of 12 training and 2 validation images in [\d.]+ s \(20 training views reused from the previous run\)$/.test(line)), lines.join('\n'));
   assert.equal(result.history.length, bestIndex + 1);
   const counted = (c: { tp: number; fp: number; tn: number; fn: number }) => c.tp + c.fp + c.tn + c.fn;
   assert.equal(counted(selectionHistory[0]!.train), 10);
