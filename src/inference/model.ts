@@ -86,6 +86,13 @@ export async function trunkActivations(trunk: Backbone, images: ReadonlyArray<De
   return out;
 }
 
+/** Test-time augmentation's score: per image, the mean of its views' probabilities (one array per view). */
+export function meanOfViews(views: readonly Float32Array[]): Float32Array {
+  const mean = new Float32Array(views[0]!.length);
+  for (let i = 0; i < mean.length; i++) mean[i] = views.reduce((sum, view) => sum + view[i]!, 0) / views.length;
+  return mean;
+}
+
 /** P(COVID) from the tail's logit. */
 export const sigmoid = (logit: number): number => 1 / (1 + Math.exp(-logit));
 
@@ -169,9 +176,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       const mirrored = prepared.map(mirrorViews);
       const all = await probabilities([...prepared, ...mirrored.map((views) => views[0]!), ...mirrored.map((views) => views[1]!)]);
       const n = prepared.length;
-      const result = new Float32Array(n);
-      for (let i = 0; i < n; i++) result[i] = (all[i]! + all[n + i]! + all[2 * n + i]!) / 3;
-      return result;
+      return meanOfViews([0, 1, 2].map((view) => all.subarray(view * n, (view + 1) * n)));
     },
     async dispose() {
       tail.dispose();

@@ -37,7 +37,7 @@ import { Checkpoint, samePosition } from './checkpoint.ts';
 import type { SchedulePosition } from './checkpoint.ts';
 import { mixBatch } from './mixup.ts';
 import { WeightAverage, type NamedTensors } from './weight-average.ts';
-import { DISCLAIMER, MODEL_FORMAT, sigmoid, trunkActivations } from '../inference/model.ts';
+import { DISCLAIMER, meanOfViews, MODEL_FORMAT, sigmoid, trunkActivations } from '../inference/model.ts';
 import type { ModelCard } from '../inference/model.ts';
 
 export class TrainingError extends Error {
@@ -568,17 +568,14 @@ const modelId = (config: Config) => `${config.train.backbone}-${new Date().toISO
  */
 async function validatedCard(config: Config, run: FinishedRun): Promise<{ card: ModelCard; rows: Array<{ path: string; label: number; probability: number }> }> {
   const labels = Array.from(run.lastVal.valLabels);
-  const valProbabilities = Float32Array.from(run.valProbabilities);
+  const views = [run.valProbabilities];
   const tail = await tailForward(run.model, run.trunk.outputShape, { engine: config.engine, map: sigmoid });
   try {
-    for (const mirror of run.lastVal.valMirrors) {
-      const p = await tail.run(mirror);
-      for (let i = 0; i < valProbabilities.length; i++) valProbabilities[i]! += p[i]!;
-    }
+    for (const mirror of run.lastVal.valMirrors) views.push(await tail.run(mirror));
   } finally {
     await tail.dispose();
   }
-  for (let i = 0; i < valProbabilities.length; i++) valProbabilities[i]! /= 1 + run.lastVal.valMirrors.length;
+  const valProbabilities = meanOfViews(views);
   const probabilities = Array.from(valProbabilities);
   const choice = youdenThreshold(labels, probabilities);
   const atThreshold = ratesFromCounts(confusionFromPredictions(labels, predict(probabilities, choice.threshold)));
