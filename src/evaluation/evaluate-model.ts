@@ -49,10 +49,12 @@ async function shortcutProbesOf(modelDir: string, test: ProbeRecord[], testFacts
   return { test: testProbes, validation: shortcutProbes(rows, await imageFacts(rows.map((r) => r.path), cache)) };
 }
 
-function describeProbes(probes: ModelEvaluation['probes']): string {
+/** `selection`: a refit's selection run, which holds the held-out validation scores the refit has not. */
+function describeProbes(probes: ModelEvaluation['probes'], selection: string | undefined): string {
   const f = (v: number | null) => (v === null ? 'n/a' : v.toFixed(3));
   const one = (p: ShortcutProbes) => `PNG vs JPEG inside non-COVID ${f(p.formatAuc)}, colour marks inside COVID ${f(p.colourAuc.covid)} and non-COVID ${f(p.colourAuc.nonCovid)}`;
-  return `test: ${one(probes.test)}; validation: ${probes.validation ? one(probes.validation) : 'n/a'}`;
+  const none = selection ? `n/a (a refit trained on its validation images; its selection run ${selection} has the held-out scores)` : 'n/a';
+  return `test: ${one(probes.test)}; validation: ${probes.validation ? one(probes.validation) : none}`;
 }
 
 /** JPEG quality of the container swap probe: the middle of training's re-encoding range. */
@@ -133,7 +135,7 @@ export async function evaluateModel(
         'test-time augmentation': `${model.tta}${options.tta ? ' (--tta)' : " (the model's own)"}`,
         [options.split === 'val' ? 'validation images' : 'test folder']: options.split === 'val' ? `${records.length} from ${join(modelDir, 'split.json')}` : testFolder,
         'unreadable test images': failures.length ? failures.map((f) => f.message).join('; ') : 'none',
-        'shortcut probes (AUC, 0.5 = none)': describeProbes(probes),
+        'shortcut probes (AUC, 0.5 = none)': describeProbes(probes, refit && join(modelDir, refit.selection)),
         'container swap probe': formatSwap.auc === null ? 'n/a (no non-COVID PNG images)' : `${formatSwap.positives} non-COVID PNGs vs their JPEG copies (quality ${SWAP_QUALITY}): AUC ${formatSwap.auc.toFixed(3)}, mean score change ${formatSwap.meanShift!.toFixed(4)}`,
         metadata: cohorts.metadata.file ? `${cohorts.metadata.file} (${cohorts.metadata.matched} of ${cohorts.metadata.images} images matched)` : 'none found',
       },

@@ -128,6 +128,7 @@ test('CLI: train --refit --evaluate says where it stops; evaluate --split val po
   assert.match(run.stdout, /refit: training again on 16 images \(training \+ validation\) up to round 1 phase \d epoch \d, the epoch chosen on validation; validation figures below are in-sample/);
   assert.match(run.stdout, new RegExp(`model saved to ${out} \\(threshold [\\d.]+, .*, from the selection run in ${join(out, 'selection')}\\)`));
   for (const file of ['model.json', 'tail/model.json', 'selection/model.json', 'evaluation/metrics.json']) assert.ok(existsSync(join(out, file)), file);
+  assert.ok(readFileSync(join(out, 'evaluation', 'report.html'), 'utf8').includes(`validation: n/a (a refit trained on its validation images; its selection run ${join(out, 'selection')} has the held-out scores)`));
   const val = cli('evaluate', '--model', out, '--split', 'val');
   assert.notEqual(val.status, 0);
   assert.match(val.stderr, new RegExp(`--split val: ${out} is a refit, trained on its validation images too; evaluate its selection run ${join(out, 'selection')} instead`));
