@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Config, DeepPartial, IntensityMode } from '../config/index.ts';
-import { INTENSITY_MODES, resolveDataRoot } from '../config/index.ts';
-import { listImages, listSplit } from '../data/dataset.ts';
+import { INTENSITY_MODES, resolveConfig, resolveDataRoot } from '../config/index.ts';
+import { holdsClassFolders, listImages, listSplit } from '../data/dataset.ts';
 import type { ImageRecord } from '../data/dataset.ts';
 import { DatasetError } from '../data/errors.ts';
 import { splitTrainingImages } from '../data/split.ts';
@@ -205,13 +205,21 @@ export function evaluateCommand(): Command {
     new Command('evaluate')
       .description("evaluate a saved model or ensemble on the test folder with the model's own threshold; writes report.html and metrics.json")
       .requiredOption('--model <dir>', 'model directory written by train or ensemble')
-      .option('--images <dir>', "evaluate on this folder of class subfolders instead of the dataset's test folder")
+      .option('--images <dir>', "evaluate on this folder of class subfolders instead of the dataset's test folder (--data <dir> too, when <dir> holds the class folders)")
       .addOption(new Option('--split <split>', "'val': the model's own validation images (from its split.json) instead of the test folder").choices(EVALUATION_SPLITS as EvaluationSplit[]))
       .option('--metadata <file>', 'metadata.csv for patient-level and per-source results (default: the one in the evaluated folder or a parent, up to the data root)')
       .option('--patient-top-k <k>', 'patient score = mean of the k highest slice probabilities (default 5)', integer('--patient-top-k'))
       .option('--source-column <name>', "per-source results by this column of metadata.csv or provenance.csv (default 'source')")
       .option('--out <dir>', 'report folder (default <model>/evaluation)'),
   )).action(async (flags: CommonFlags & { model: string; out?: string; images?: string; split?: EvaluationSplit; metadata?: string; patientTopK?: number; sourceColumn?: string }) => {
+    // `--data PATH` naming a folder of class subfolders (not a folder of datasets) is evaluated as `--images PATH`;
+    // the model's own dataset is then looked for where it is without --data.
+    let images = flags.images && resolve(flags.images);
+    if (flags.data !== undefined && images === undefined && holdsClassFolders(resolve(flags.data), resolveConfig({}, flags.config).data.classes)) {
+      images = resolve(flags.data);
+      console.log(`--data ${images}: a folder of class subfolders, evaluated as --images`);
+      flags = { ...flags, data: undefined };
+    }
     const ctx = context(flags, {
       evaluate: {
         ...(flags.patientTopK !== undefined && { patientTopK: flags.patientTopK }),
@@ -219,7 +227,7 @@ export function evaluateCommand(): Command {
       },
     });
     const report = await evaluateModel(resolve(flags.model), ctx, flags.out ? resolve(flags.out) : undefined, {
-      images: flags.images && resolve(flags.images),
+      images,
       ...(flags.split && { split: flags.split }),
       ...(flags.tta && { tta: flags.tta }),
       metadata: flags.metadata && resolve(flags.metadata),

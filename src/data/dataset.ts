@@ -37,6 +37,11 @@ export function datasetPath(dataRoot: string, config: Config): string {
   return dir;
 }
 
+/** Whether `dir` is itself a set of class folders (a subfolder for every class), not a folder holding datasets. */
+export function holdsClassFolders(dir: string, classes: ClassSpec[]): boolean {
+  return classes.every((spec) => existsSync(join(dir, spec.name)) && statSync(join(dir, spec.name)).isDirectory());
+}
+
 /** Lists the images of one split folder, natural-sorted per class. Missing or empty class folders are errors. */
 export function listImages(datasetDir: string, folder: string, classes: ClassSpec[]): ImageRecord[] {
   const splitDir = join(datasetDir, folder);

@@ -4,7 +4,7 @@ export { decodeImage, decodeBuffer, probeImage, sniffFormat, readImageFile } fro
 export type { DecodedImage, ImageInfo, ImageFormat, DecodeLimits } from './decode.ts';
 export { ImageCache } from './cache.ts';
 export type { CachedImage } from './cache.ts';
-export { datasetPath, listImages, listSplit, readMetadata, patientIdOf } from './dataset.ts';
+export { datasetPath, holdsClassFolders, listImages, listSplit, readMetadata, patientIdOf } from './dataset.ts';
 export type { ImageRecord, MetadataRow, SplitFolder } from './dataset.ts';
 export { makeSplit, verifyManifest, readGroupColumn, DEFAULT_GROUP_COLUMN } from './split.ts';
 export type { SplitManifest, SplitEntry } from './split.ts';

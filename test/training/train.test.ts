@@ -108,6 +108,11 @@ test('CLI: train --evaluate writes the model directory and a self-contained repo
   assert.match(folder.stdout, /^patients: n\/a \(no metadata\.csv in /m);
   assert.equal(folderMetrics.patientLevel, null);
   assert.match(folderMetrics.metadata.notes[0], /^no metadata\.csv/);
+  // `--data PATH` with PATH a folder of class subfolders (issue 9's form) is the same evaluation.
+  const asData = cli('evaluate', '--model', out, '--data', join(root, 'covid-ct', 'testing-images'), '--out', join(root, 'as-data'));
+  assert.equal(asData.status, 0, asData.stderr);
+  assert.match(asData.stdout, /a folder of class subfolders, evaluated as --images/);
+  assert.deepEqual(JSON.parse(readFileSync(join(root, 'as-data', 'metrics.json'), 'utf8')).counts, first.counts);
 
   // --split val scores the model's own validation images: the same predictions the card's metrics came from.
   const val = cli('evaluate', '--model', out, '--split', 'val', '--out', join(root, 'val'));
