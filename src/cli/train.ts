@@ -214,13 +214,10 @@ export function evaluateCommand(): Command {
   )).action(async (flags: CommonFlags & { model: string; out?: string; images?: string; split?: EvaluationSplit; metadata?: string; patientTopK?: number; sourceColumn?: string }) => {
     // `--data PATH` naming a folder of class subfolders (not a folder of datasets) is evaluated as `--images PATH`;
     // the model's own dataset is then looked for where it is without --data.
-    let images = flags.images && resolve(flags.images);
-    if (flags.data !== undefined && images === undefined && holdsClassFolders(resolve(flags.data), resolveConfig({}, flags.config).data.classes)) {
-      images = resolve(flags.data);
-      console.log(`--data ${images}: a folder of class subfolders, evaluated as --images`);
-      flags = { ...flags, data: undefined };
-    }
-    const ctx = context(flags, {
+    const dataAsImages = flags.data !== undefined && flags.images === undefined && holdsClassFolders(resolve(flags.data), resolveConfig({}, flags.config).data.classes);
+    const images = dataAsImages ? resolve(flags.data!) : flags.images && resolve(flags.images);
+    if (dataAsImages) console.log(`--data ${images}: a folder of class subfolders, evaluated as --images`);
+    const ctx = context(dataAsImages ? { ...flags, data: undefined } : flags, {
       evaluate: {
         ...(flags.patientTopK !== undefined && { patientTopK: flags.patientTopK }),
         ...(flags.sourceColumn !== undefined && { sourceColumn: flags.sourceColumn }),
