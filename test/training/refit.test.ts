@@ -4,21 +4,12 @@ import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { resolveConfig } from '../../src/config/index.ts';
-import { loadTfjsLayersModel } from '../../src/engine/tfjs-io.ts';
 import { createEnsemble } from '../../src/inference/ensemble.ts';
 import type { ModelCard } from '../../src/inference/model.ts';
-import { namedWeights } from '../../src/training/train.ts';
-import { cliWithData, linkedDataset, trainLinked } from '../fixtures/covid-ct.ts';
+import { cliWithData, linkedDataset, tailWeights, trainLinked } from '../fixtures/covid-ct.ts';
 
 const REFIT = { train: { refit: true, phase1: { epochs: 2 }, phase2: { epochs: 3 }, views: 2 } };
 const card = (dir: string) => JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelCard;
-
-async function tailWeights(dir: string): Promise<Map<string, number[]>> {
-  const tail = await loadTfjsLayersModel(join(dir, 'tail', 'model.json'));
-  const weights = new Map([...namedWeights(tail)].map(([key, w]) => [key, Array.from(w.read().dataSync())]));
-  tail.dispose();
-  return weights;
-}
 
 test('refit: stops at the epoch chosen on validation, trains on validation images too, keeps the selection threshold', async () => {
   const root = linkedDataset(6, 0);

@@ -6,8 +6,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { buildTfjsModel } from '../../src/engine/backbone.ts';
 import { loadTfjsLayersModel } from '../../src/engine/tfjs-io.ts';
-import { namedWeights } from '../../src/training/train.ts';
-import { cliWithData, COVID_CT, linkedDataset, trainLinked } from '../fixtures/covid-ct.ts';
+import { cliWithData, COVID_CT, linkedDataset, tailWeights, trainLinked } from '../fixtures/covid-ct.ts';
 
 test('phase 1 trains only the head: the backbone layers keep their ImageNet weights', async () => {
   const root = linkedDataset(10, 0);
@@ -35,10 +34,7 @@ async function trainSmall(root: string, out: string, extra: { cacheViews?: boole
     onEpoch: () => epochs++,
     shouldStop: () => extra.stopAfter !== undefined && epochs >= extra.stopAfter,
   });
-  const tail = await loadTfjsLayersModel(join(out, 'tail', 'model.json'));
-  const weights = new Map([...namedWeights(tail)].map(([key, w]) => [key, Array.from(w.read().dataSync())]));
-  tail.dispose();
-  return { result, weights, epochs };
+  return { result, weights: await tailWeights(out), epochs };
 }
 
 test('cached and uncached trunk activations train to the same weights (K covers every view)', async () => {
@@ -207,13 +203,7 @@ test('a run stopped at the end of its pre-training stage and resumed ends with t
   await trainLinked(root, stopped, overrides, { pretrainingStage: true, resume: true, onEpoch: (e) => stages.push(e.stage) });
   assert.deepEqual(stages, ['covid-ct', 'covid-ct', 'covid-ct']);
   assert.ok(existsSync(join(stopped, 'stage-1-end', 'state.json')), 'the finished stage saved the weights it ended with');
-  const weights = async (dir: string) => {
-    const tail = await loadTfjsLayersModel(join(dir, 'tail', 'model.json'));
-    const values = tail.weights.map((w) => Array.from(w.read().dataSync()));
-    tail.dispose();
-    return values;
-  };
-  assert.deepEqual(await weights(stopped), await weights(whole));
+  assert.deepEqual(await tailWeights(stopped), await tailWeights(whole));
 });
 
 test('weight averaging: the mean of the last phase-2 epochs is offered like an epoch, kept only when its validation loss is lower', async () => {
