@@ -354,7 +354,8 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
   const before = (a: SchedulePosition, b: SchedulePosition) =>
     a.stage !== b.stage ? a.stage < b.stage : a.round !== b.round ? a.round < b.round : a.phase !== b.phase ? a.phase < b.phase : a.epoch < b.epoch;
   const stopAfter = options.refit?.stopAfter;
-  if (stopAfter && stopAfter.stage !== options.stages.length - 1) throw new TrainingError(`refit: the selected epoch is in stage ${stopAfter.stage + 1}, not in the last of ${options.stages.length}`);
+  const lastStage = options.stages.length - 1;
+  if (stopAfter && stopAfter.stage !== lastStage) throw new TrainingError(`refit: the selected epoch is in stage ${stopAfter.stage + 1}, not in the last of ${options.stages.length}`);
 
   let lastVal: CachedFeatures | undefined;
   let stoppedEarly: string | undefined;
@@ -365,7 +366,7 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
     if (!best) return;
     restore(model, best.weights);
     const end = stageEnds[stageIndex];
-    if (stageIndex === options.stages.length - 1 || !end) return;
+    if (stageIndex === lastStage || !end) return;
     Checkpoint.stageEnd(options.out, stageIndex).save(
       { position: end, stageEpochs, history, bestLoss: null, bestValProbabilities: [] },
       { weights: currentWeights(model), best: undefined, optimizer: new Map() },
@@ -377,11 +378,12 @@ export async function train(config: Config, cache: ImageCache, options: TrainOpt
       if (done && done.stage > stageIndex) continue;
       // A stage that is not the last and had finished is not entered again: its trunk cache would be computed for nothing.
       const end = stageEnds[stageIndex];
-      if (done && end && stageIndex < options.stages.length - 1 && samePosition(done, end)) {
+      if (done && end && stageIndex < lastStage && samePosition(done, end)) {
         endStage(stageIndex, resumeFrom!.state.stageEpochs);
         continue;
       }
-      const features = await trunkFeatures(stage, trunk, cache, config, { cacheViews: options.cacheViews ?? true, choosesThreshold: !options.refit, memo: stageIndex === options.stages.length - 1 ? options.trunkMemo : undefined }, failures, log);
+      const featureOptions = { cacheViews: options.cacheViews ?? true, choosesThreshold: !options.refit, memo: stageIndex === lastStage ? options.trunkMemo : undefined };
+      const features = await trunkFeatures(stage, trunk, cache, config, featureOptions, failures, log);
       lastVal = features;
       if (!(done && done.stage === stageIndex)) {
         tf.dispose([...(best?.weights.values() ?? [])]);
